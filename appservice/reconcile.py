@@ -1,0 +1,268 @@
+"""Reconciliation: make the homeserver match the roster, writing only the difference.
+
+Every managed room has an alias `#kabinet_<key>` in the appservice's exclusive
+namespace. The store maps keys to room ids; if the store lost a mapping (a crash
+between createRoom and the commit, a fresh data dir), the alias finds the room
+again, so a room is never created twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mautrix.errors import MatrixRequestError
+from mautrix.types import RoomCreatePreset, RoomID, UserID
+
+from appservice.desired import ROOM_STATE, SPACE_CHILD, RoomSpec, desired_rooms
+from appservice.matrix import Homeserver
+from council import registry
+from council.models import CouncilAccount
+from council.roster import Roster
+from council.store import Store
+
+log = logging.getLogger(__name__)
+
+# Keys (before the colon) of rooms the roster defines; other managed rooms (sittings,
+# appeals) belong to other features and are never retired or unlinked here.
+ROSTER_KEYS = frozenset({"announcements", "lounge", "commissions", "sittings", "council",
+                         "commission", "cabinet", "notes", "cabinet_space"})
+FIXED_STATE = {
+    "m.room.join_rules": {"join_rule": "invite"},
+    "m.room.history_visibility": {"history_visibility": "shared"},
+    "m.room.guest_access": {"guest_access": "forbidden"},
+}
+ACTIVE = frozenset({"join", "invite"})
+
+# (localpart, password, displayname) -> True if created, False if it existed.
+AccountCreator = Callable[[str, str, str], Awaitable[bool]]
+
+
+@dataclass
+class Report:
+    changes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    rooms_created: int = 0
+    invites: int = 0
+    removals: int = 0
+    state_events: int = 0
+    accounts_created: int = 0
+    writes: int = 0
+
+    def note(self, line: str) -> None:
+        log.info(line)
+        self.changes.append(line)
+
+    def summary(self) -> str:
+        if not self.changes:
+            return "nothing to change: the homeserver already matches the roster"
+        return (f"{self.rooms_created} rooms created, {self.invites} invites, {self.removals} "
+                f"removals, {self.state_events} state changes, {self.accounts_created} accounts "
+                f"created ({self.writes} homeserver writes)")
+
+
+@dataclass(frozen=True)
+class StateChange:
+    event_type: str
+    state_key: str
+    content: dict[str, Any]
+
+
+def _by_key(state: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(e["type"], e.get("state_key", "")): e.get("content", {}) for e in state}
+
+
+def power_levels_change(actual: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
+    """The new power levels if `actual` differs from `desired` in what we manage, else None.
+
+    Keys we do not manage (notifications, homeserver defaults) are kept as they are.
+    """
+    differs = any(
+        (actual.get("events") or {}).get(k) != v for k, v in desired["events"].items()
+    ) or any(actual.get(k) != v for k, v in desired.items() if k != "events")
+    if not differs:
+        return None
+    merged = {**actual, **{k: v for k, v in desired.items() if k != "events"}}
+    merged["events"] = {**(actual.get("events") or {}), **desired["events"]}
+    return merged
+
+
+def state_changes(
+    spec: RoomSpec, state: list[dict[str, Any]], child_ids: dict[str, str],
+    removable_children: set[str], bot: str, server_name: str,
+) -> list[StateChange]:
+    """What must be sent so that the room's state matches the spec (pure; unit-tested)."""
+    actual = _by_key(state)
+    version = actual.get(("m.room.create", ""), {}).get("room_version", "1")
+    wanted: dict[tuple[str, str], dict[str, Any]] = {
+        ("m.room.name", ""): {"name": spec.name},
+        ("m.room.topic", ""): {"topic": spec.topic},
+        (ROOM_STATE, ""): spec.room_state_content(),
+        **{(t, ""): c for t, c in FIXED_STATE.items()},
+    }
+    for order, child_key in enumerate(spec.children):
+        if child_key in child_ids:
+            wanted[(SPACE_CHILD, child_ids[child_key])] = _child_content(order, server_name)
+    changes = [StateChange(t, k, c) for (t, k), c in wanted.items()
+               if not _contains(actual.get((t, k)), c)]
+    wanted_children = {k for (t, k) in wanted if t == SPACE_CHILD}
+    for (etype, skey), content in actual.items():
+        if etype == SPACE_CHILD and content and skey in removable_children \
+                and skey not in wanted_children:
+            changes.append(StateChange(SPACE_CHILD, skey, {}))
+    new_pl = power_levels_change(actual.get(("m.room.power_levels", ""), {}),
+                                 spec.power_levels(bot, version))
+    if new_pl is not None:
+        changes.append(StateChange("m.room.power_levels", "", new_pl))
+    return changes
+
+
+def membership_changes(
+    spec_members: frozenset[str], state: list[dict[str, Any]], council: set[str], bot: str,
+) -> tuple[list[str], list[str]]:
+    """(to invite, to remove). Only accounts the roster ever named are removed."""
+    current = {e["state_key"]: e["content"].get("membership") for e in state
+               if e["type"] == "m.room.member"}
+    active = {u for u, m in current.items() if m in ACTIVE}
+    invite = sorted(u for u in spec_members - active if current.get(u) != "ban")
+    remove = sorted(u for u in (active & council) - spec_members if u != bot)
+    return invite, remove
+
+
+def _contains(actual: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+    """Does the actual content hold what we want? Extra keys the homeserver adds (such as the
+    `m.topic` block of a topic set at creation) are not a difference."""
+    return actual is not None and all(actual.get(k) == v for k, v in desired.items())
+
+
+def _child_content(order: int, server_name: str) -> dict[str, Any]:
+    return {"via": [server_name], "order": f"{order:04d}"}
+
+
+class Reconciler:
+    def __init__(
+        self, hs: Homeserver, store: Store, *, alias_prefix: str = "kabinet_",
+        room_version: str = "12", create_account: AccountCreator | None = None,
+    ) -> None:
+        self.hs = hs
+        self.store = store
+        self.alias_prefix = alias_prefix
+        self.room_version = room_version
+        self.create_account = create_account
+
+    async def apply(self, roster: Roster) -> Report:
+        report = Report()
+        writes_before = self.hs.writes
+        council = await self._accounts(roster, report)
+        specs = desired_rooms(roster, self.hs.server_name)
+        room_ids = await registry.room_map(self.store)
+        removable = {rid for key, rid in room_ids.items() if _roster_key(key)}
+        pending = list(specs)
+        while pending:  # children first: a space is handled once all its children have ids
+            ready = [s for s in pending if all(c in room_ids for c in s.children)]
+            if not ready:
+                raise RuntimeError("space hierarchy has a cycle or a missing child")
+            pending = [s for s in pending if s not in ready]
+            await self.hs.gather(
+                lambda s=s: self._room(s, room_ids, removable, council, report) for s in ready)
+        desired_keys = {s.key for s in specs}
+        orphans = [k for k in room_ids if k not in desired_keys and _roster_key(k)]
+        await self.hs.gather(
+            lambda k=k: self._retire(k, room_ids[k], council, report) for k in orphans)
+        report.writes = self.hs.writes - writes_before
+        return report
+
+    async def _accounts(self, roster: Roster, report: Report) -> set[str]:
+        server = self.hs.server_name
+        known = await registry.known_accounts(self.store)
+        people = [(p, "deputy") for p in roster.deputies] + [(p, "staff") for p in roster.secretariat]
+        new: list[CouncilAccount] = []
+        for person, role in people:
+            mxid = person.mxid(server)
+            if mxid in known:
+                continue
+            created = False
+            localpart, _, domain = mxid[1:].partition(":")
+            if self.create_account and person.password and domain == server:
+                created = await self.hs.limited(
+                    self.create_account(localpart, person.password, person.name))
+                if created:
+                    report.accounts_created += 1
+                    report.note(f"created account {mxid} ({person.name})")
+            new.append(CouncilAccount(mxid=mxid, roster_id=person.id, role=role,
+                                      created_by_us=created))
+        if new:
+            async with self.store.session() as s:
+                await registry.remember_accounts(s, new)
+        return set(known) | {a.mxid for a in new}
+
+    async def _room(self, spec: RoomSpec, room_ids: dict[str, str], removable: set[str],
+                    council: set[str], report: Report) -> None:
+        room_id = room_ids.get(spec.key)
+        if room_id is None:
+            alias = f"#{spec.alias_localpart(self.alias_prefix)}:{self.hs.server_name}"
+            room_id = await self.hs.resolve_alias(alias)
+            if room_id is None:
+                room_id = await self._create(spec, room_ids, report)
+                room_ids[spec.key] = room_id
+                await registry.save_room(self.store, spec.key, spec.kind, spec.ref, room_id)
+                return
+            report.note(f"found {spec.key} again by its alias {alias}")
+            room_ids[spec.key] = room_id
+            await registry.save_room(self.store, spec.key, spec.kind, spec.ref, room_id)
+        state = await self.hs.room_state(room_id)
+        bot = self.hs.bot_mxid
+        for change in state_changes(spec, state, room_ids, removable, bot, self.hs.server_name):
+            await self.hs.send_state(room_id, change.event_type, change.content, change.state_key)
+            report.state_events += 1
+            report.note(f"{spec.key}: set {change.event_type} {change.state_key}".rstrip())
+        invite, remove = membership_changes(spec.members, state, council, bot)
+        await self._members(spec.key, room_id, invite, remove, report)
+
+    async def _members(self, key: str, room_id: str, invite: list[str], remove: list[str],
+                       report: Report) -> None:
+        for user in invite:
+            try:
+                await self.hs.bot.invite_user(RoomID(room_id), UserID(user), ensure_joined=False)
+            except MatrixRequestError as exc:
+                report.problems.append(f"{key}: could not invite {user}: {exc.message}")
+                continue
+            report.invites += 1
+            report.note(f"{key}: invited {user}")
+        for user in remove:
+            await self.hs.bot.kick_user(RoomID(room_id), UserID(user),
+                                        reason="Більше не в складі (ростер ради)")
+            report.removals += 1
+            report.note(f"{key}: removed {user}")
+
+    async def _create(self, spec: RoomSpec, room_ids: dict[str, str], report: Report) -> str:
+        initial = [{"type": ROOM_STATE, "state_key": "", "content": spec.room_state_content()}]
+        initial += [{"type": t, "state_key": "", "content": c} for t, c in FIXED_STATE.items()]
+        initial += [{"type": SPACE_CHILD, "state_key": room_ids[c],
+                     "content": _child_content(i, self.hs.server_name)}
+                    for i, c in enumerate(spec.children)]
+        room_id = await self.hs.bot.create_room(
+            alias_localpart=spec.alias_localpart(self.alias_prefix),
+            preset=RoomCreatePreset.PRIVATE, name=spec.name, topic=spec.topic,
+            invitees=[UserID(u) for u in sorted(spec.members)], initial_state=initial,
+            room_version=self.room_version,
+            creation_content={"type": "m.space"} if spec.space else None,
+            power_level_override=spec.power_levels(self.hs.bot_mxid, self.room_version),
+        )
+        report.rooms_created += 1
+        report.invites += len(spec.members)
+        report.note(f"created {'space' if spec.space else 'room'} {spec.key} «{spec.name}» "
+                    f"with {len(spec.members)} members")
+        return str(room_id)
+
+    async def _retire(self, key: str, room_id: str, council: set[str], report: Report) -> None:
+        """A roster room that is no longer wanted: council members leave, history stays."""
+        state = await self.hs.room_state(room_id)
+        _, remove = membership_changes(frozenset(), state, council, self.hs.bot_mxid)
+        await self._members(key, room_id, [], remove, report)
+
+
+def _roster_key(key: str) -> bool:
+    return key.split(":")[0] in ROSTER_KEYS

@@ -1,0 +1,31 @@
+"""Alembic environment: runs on the connection Store.migrate() hands over, or on sqlalchemy.url."""
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from council.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    run(connection)
+else:
+    # CLI use (`alembic revision --autogenerate`): a sync driver for the configured URL.
+    url = config.get_main_option("sqlalchemy.url", "sqlite:///var/kabinet.db")
+    url = url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as conn:
+        run(conn)

@@ -1,0 +1,94 @@
+"""Tables of the store. Every change here needs an Alembic revision in migrations/versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ManagedRoom(Base):
+    """A room or space the appservice manages, keyed by what it is for (`commission:budget`)."""
+
+    __tablename__ = "managed_rooms"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[str] = mapped_column(String(200))
+    room_id: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CouncilAccount(Base):
+    """A Matrix account the roster has named at some point; only these are ever removed from rooms."""
+
+    __tablename__ = "council_accounts"
+
+    mxid: Mapped[str] = mapped_column(String(255), primary_key=True)
+    roster_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # deputy | staff
+    created_by_us: Mapped[bool] = mapped_column(default=False)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HandledTransaction(Base):
+    """Appservice transactions already handled (the homeserver retries them)."""
+
+    __tablename__ = "as_transactions"
+
+    txn_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HandledEvent(Base):
+    """Events already handled (homeservers have been seen to resend them in new transactions)."""
+
+    __tablename__ = "as_events"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(255))
+    handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OutboxMessage(Base):
+    """An event to send to Matrix. `key` is deterministic, so enqueueing twice is a no-op, and
+    the transaction id sent to the homeserver derives from it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    room_id: Mapped[str] = mapped_column(String(255), index=True)
+    event_type: Mapped[str] = mapped_column(String(255))
+    state_key: Mapped[str | None] = mapped_column(String(255))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sender: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,121 @@
+"""The durable outbox: everything Kabinet says in Matrix is first a row here.
+
+A row is written in the same database transaction as the decision that caused it
+(an appeal, a command), so nothing is lost in a crash; its `key` is deterministic,
+so writing it twice is a no-op; the homeserver transaction id derives from the key,
+so a retried send is deduplicated by the homeserver. The sender drains rows in id
+order per room with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from council.models import OutboxMessage, utcnow
+from council.store import Store
+
+MAX_BACKOFF = timedelta(minutes=5)
+
+
+def txn_id_for(key: str) -> str:
+    """The homeserver transaction id for an outbox key: stable across restarts."""
+    return "kabinet-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+async def enqueue(
+    session: AsyncSession, key: str, room_id: str, event_type: str, content: dict[str, Any],
+    *, state_key: str | None = None, sender: str | None = None,
+) -> bool:
+    """Add a message unless one with this key exists; True if added."""
+    if await session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)):
+        return False
+    session.add(OutboxMessage(key=key, room_id=room_id, event_type=event_type, content=content,
+                              state_key=state_key, sender=sender))
+    await session.flush()
+    return True
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    key: str
+    room_id: str
+    event_type: str
+    state_key: str | None
+    content: dict[str, Any]
+    sender: str | None
+    attempts: int
+
+    @property
+    def txn_id(self) -> str:
+        return txn_id_for(self.key)
+
+
+async def due(store: Store, limit: int = 50, now: datetime | None = None) -> list[Pending]:
+    """Pending messages, oldest first, skipping rooms whose earlier message is still waiting
+    (order within a room is kept)."""
+    now = now or utcnow()
+    async with store.session() as s:
+        rows = (await s.scalars(
+            select(OutboxMessage).where(OutboxMessage.status == "pending")
+            .order_by(OutboxMessage.id).limit(limit * 4)
+        )).all()
+    out: list[Pending] = []
+    blocked: set[str] = set()
+    for r in rows:
+        if r.room_id in blocked:
+            continue
+        if _aware(r.next_attempt_at) > now:
+            blocked.add(r.room_id)
+            continue
+        blocked.add(r.room_id)  # one message per room per round keeps room order
+        out.append(Pending(r.id, r.key, r.room_id, r.event_type, r.state_key, r.content,
+                           r.sender, r.attempts))
+        if len(out) >= limit:
+            break
+    return out
+
+
+async def mark_sent(store: Store, message_id: int, event_id: str) -> None:
+    async with store.session() as s:
+        await s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(
+            status="sent", event_id=event_id, sent_at=utcnow(), last_error=None))
+
+
+async def mark_attempt(store: Store, message_id: int) -> None:
+    """Recorded before each send: a message with attempts > 0 may already be in the room."""
+    async with store.session() as s:
+        await s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                        .values(attempts=OutboxMessage.attempts + 1))
+
+
+async def mark_failed(store: Store, message: Pending, error: str, *, permanent: bool) -> None:
+    """Back off exponentially (1 s, 2 s, … 5 min); a permanent error parks the message."""
+    delay = min(timedelta(seconds=2 ** min(message.attempts, 16)), MAX_BACKOFF)
+    async with store.session() as s:
+        await s.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(
+            last_error=error[:2000],
+            status="failed" if permanent else "pending", next_attempt_at=utcnow() + delay))
+
+
+async def sent_event_id(store: Store, key: str) -> str | None:
+    async with store.session() as s:
+        return await s.scalar(select(OutboxMessage.event_id).where(OutboxMessage.key == key))
+
+
+async def counts(store: Store) -> dict[str, int]:
+    async with store.session() as s:
+        rows = await s.execute(select(OutboxMessage.status, func.count())
+                               .group_by(OutboxMessage.status))
+        return dict(rows.all())
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were written as UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)

@@ -1,0 +1,136 @@
+"""Kabinet's configuration: one YAML file plus `KABINET_…` environment overrides.
+
+Unknown keys are errors (a typo must not silently fall back to a default), and
+secrets that still hold the example's placeholder are refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PLACEHOLDERS = {"change-me", "changeme", "CHANGE_ME", "secret", "xxx", ""}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HomeserverConfig(_Section):
+    embedded: bool = Field(True, description="Start Synapse from PyPI as a child process")
+    server_name: str = "localhost"
+    bind: str = "127.0.0.1"
+    port: int = Field(8008, ge=1, le=65535)
+    url: str | None = Field(None, description="External homeserver's client URL")
+    public_url: str | None = Field(None, description="URL that clients use; default http://bind:port")
+    registration: Path | None = Field(None, description="External homeserver: appservice registration")
+    federation: bool = False
+    bcrypt_rounds: int = Field(12, ge=4, le=20)
+    max_upload_size: str = "50M"
+    room_version: str = "12"
+    start_timeout: float = Field(90.0, gt=0)
+
+    @property
+    def client_url(self) -> str:
+        return (self.url or f"http://{self.bind}:{self.port}").rstrip("/")
+
+    @property
+    def public_client_url(self) -> str:
+        return (self.public_url or self.client_url).rstrip("/")
+
+
+class AppserviceConfig(_Section):
+    id: str = "kabinet"
+    bot_localpart: str = "kabinet"
+    bot_displayname: str = "Кабінет депутата"
+    ghost_prefix: str = "kabinet_"
+    alias_prefix: str = "kabinet_"
+    url: str | None = Field(None, description="How the homeserver reaches the appservice")
+    concurrency: int = Field(8, ge=1, le=64, description="Homeserver requests in flight")
+
+
+class WebConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KABINET_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(None, description="Default: SQLite in the data dir")
+    roster: Path = Path("config/council.example.yaml")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    staff_api_token: SecretStr | None = None
+    homeserver: HomeserverConfig = HomeserverConfig()
+    appservice: AppserviceConfig = AppserviceConfig()
+    web: WebConfig = WebConfig()
+
+    @field_validator("staff_api_token")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and (value.get_secret_value().strip() in PLACEHOLDERS
+                                  or len(value.get_secret_value()) < 16):
+            raise ValueError("is a placeholder or shorter than 16 characters; set a real secret")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file; the file arrives as init kwargs.
+        return env_settings, init_settings
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve()}/kabinet.db"
+
+    @property
+    def appservice_url(self) -> str:
+        return (self.appservice.url or f"http://127.0.0.1:{self.web.port}/as").rstrip("/")
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the YAML file (if any), apply CLI overrides, then the environment."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read the configuration: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the configuration must be a mapping")
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        where = path or "configuration"
+        lines = [f"  - {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{where}: invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,174 @@
+"""Wiring: the one place that knows every package. Builds and runs a Kabinet installation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+from appservice.commands import Commands
+from appservice.delivery import Delivery
+from appservice.matrix import Homeserver
+from appservice.reconcile import Reconciler, Report
+from appservice.server import TransactionServer
+from council.roster import Roster
+from council.store import Store
+from kabinet.config import Settings
+from kabinet.launcher import (
+    EmbeddedSynapse,
+    HomeserverError,
+    ping_homeserver,
+    prepare_embedded,
+    register_account,
+)
+from kabinet.secrets import Registration, ensure_secrets
+from web.app import SiteInfo, create_app
+
+log = logging.getLogger(__name__)
+
+KABINET: web.AppKey[Kabinet] = web.AppKey("kabinet")
+
+
+@dataclass
+class Kabinet:
+    settings: Settings
+    roster: Roster
+    store: Store = field(init=False)
+    synapse: EmbeddedSynapse | None = field(init=False, default=None)
+    registration: Registration = field(init=False)
+    hs: Homeserver = field(init=False)
+    delivery: Delivery = field(init=False)
+    transactions: TransactionServer = field(init=False)
+    _admin_http: aiohttp.ClientSession = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.store = Store(s.db_url)
+        if s.homeserver.embedded:
+            self.synapse, self.registration = prepare_embedded(
+                s.data_dir, s.homeserver, as_id=s.appservice.id, as_url=s.appservice_url,
+                bot_localpart=s.appservice.bot_localpart, ghost_prefix=s.appservice.ghost_prefix,
+                alias_prefix=s.appservice.alias_prefix, log_level=s.log_level)
+        else:
+            if s.homeserver.registration is None or s.homeserver.url is None:
+                raise HomeserverError("an external homeserver needs both --homeserver-url and "
+                                      "--registration")
+            self.registration = Registration.load(s.homeserver.registration)
+        self.hs = Homeserver(s.homeserver.client_url, self.registration.as_token,
+                             self.registration.sender_localpart, s.homeserver.server_name,
+                             concurrency=s.appservice.concurrency)
+        self.delivery = Delivery(self.hs, self.store)
+        self.transactions = TransactionServer(self.store, self.registration.hs_token,
+                                              on_handled=self.delivery.poke)
+        self.transactions.handlers.append(
+            Commands(self.hs.bot_mxid, s.appservice.ghost_prefix))
+
+    # -- lifecycle pieces, each usable alone (CLI) or as an aiohttp cleanup context ----------
+
+    async def store_ctx(self, _app: web.Application | None = None) -> AsyncIterator[None]:
+        await self.store.migrate()
+        yield
+        await self.store.close()
+
+    async def homeserver_ctx(self, _app: web.Application | None = None) -> AsyncIterator[None]:
+        if self.synapse is not None:
+            await self.synapse.start()
+        elif not await ping_homeserver(self.hs.url):
+            raise HomeserverError(f"the homeserver at {self.hs.url} does not answer; "
+                                  f"check --homeserver-url and that it is running")
+        await self.hs.open()
+        self._admin_http = aiohttp.ClientSession()  # shared-secret account registration
+        try:
+            yield
+        finally:
+            await self._admin_http.close()
+            await self.hs.close()
+            if self.synapse is not None:
+                await self.synapse.stop()
+
+    def reconciler(self) -> Reconciler:
+        create = None
+        if self.synapse is not None:
+            secret = ensure_secrets(self.settings.data_dir)["registration_shared_secret"]
+
+            async def create(localpart: str, password: str, displayname: str) -> bool:
+                return await register_account(self.hs.url, secret, localpart, password,
+                                              displayname, http=self._admin_http)
+
+        return Reconciler(self.hs, self.store, alias_prefix=self.settings.appservice.alias_prefix,
+                          room_version=self.settings.homeserver.room_version,
+                          create_account=create)
+
+    async def apply_roster(self, roster: Roster | None = None) -> Report:
+        report = await self.reconciler().apply(roster or self.roster)
+        if roster is not None:
+            self.roster = roster
+        return report
+
+    def site(self) -> SiteInfo:
+        s = self.settings
+        return SiteInfo(
+            council_name=self.roster.council.name, server_name=s.homeserver.server_name,
+            homeserver_url=s.homeserver.public_client_url,
+            space_alias=f"#{s.appservice.alias_prefix}council:{s.homeserver.server_name}")
+
+    def web_app(self) -> web.Application:
+        checks = {
+            "database": self.store.ping,
+            "homeserver": lambda: ping_homeserver(self.hs.url),
+            "appservice": lambda: self.hs.ping(self.registration.id),
+        }
+        app = create_app(self.site(), self.roster, checks)
+        app[KABINET] = self
+        app.cleanup_ctx.append(self.store_ctx)
+        app.cleanup_ctx.append(self.homeserver_ctx)
+        app.add_subapp("/as", self.transactions.web_app())
+        return app
+
+
+@dataclass
+class Running:
+    kabinet: Kabinet
+    runner: web.AppRunner
+    report: Report
+
+    @property
+    def web_url(self) -> str:
+        return self.kabinet.settings.web.base_url
+
+    async def stop(self) -> None:
+        await self.kabinet.delivery.stop()
+        await self.runner.cleanup()
+
+
+async def start(kabinet: Kabinet) -> Running:
+    """Start everything: store, homeserver, web + appservice endpoint, roster, delivery."""
+    s = kabinet.settings
+    runner = web.AppRunner(kabinet.web_app(), access_log=None)
+    await runner.setup()  # runs the cleanup contexts: migrations, Synapse, clients
+    try:
+        await web.TCPSite(runner, s.web.host, s.web.port).start()
+        if not await kabinet.hs.ping(kabinet.registration.id):
+            log.warning("the homeserver cannot reach the appservice at %s", s.appservice_url)
+        await kabinet.hs.bot.set_displayname(s.appservice.bot_displayname)  # writes only a change
+        report = await kabinet.apply_roster()
+        kabinet.delivery.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return Running(kabinet, runner, report)
+
+
+async def wait_for_signal() -> None:
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+

@@ -1,0 +1,85 @@
+"""The command line: bad input gets a clear message and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from kabinet.secrets import write_registration
+from tests.conftest import DEMO_ROSTER, SMALL_ROSTER, free_port
+
+
+def kabinet(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kabinet", *map(str, args)], capture_output=True,
+                          text=True, timeout=120, cwd=cwd)
+
+
+def test_roster_check_accepts_the_demo_roster():
+    result = kabinet("roster", "check", DEMO_ROSTER)
+    assert result.returncode == 0, result.stderr
+    assert "valid — 36 deputies, 6 commissions, 3 secretariat" in result.stdout
+
+
+def test_roster_check_names_the_file_the_entry_and_the_problem(tmp_path: Path):
+    data = yaml.safe_load(SMALL_ROSTER.read_text(encoding="utf-8"))
+    data["deputies"][1]["commissions"] = ["transport"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = kabinet("roster", "check", bad)
+    assert result.returncode == 2
+    assert str(bad) in result.stderr
+    assert "deputy 'hnatyshyn': unknown commission 'transport'" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_roster_apply_with_an_invalid_roster_touches_nothing(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("council: {name: X}\n", encoding="utf-8")
+    data_dir = tmp_path / "var"
+    result = kabinet("roster", "apply", bad, "--data-dir", data_dir)
+    assert result.returncode == 2 and "required field is missing" in result.stderr
+    assert not data_dir.exists()  # no database, no homeserver, no secrets
+
+
+def test_up_with_a_homeserver_that_is_down_says_so_and_exits_non_zero(tmp_path: Path):
+    registration = tmp_path / "registration.yaml"
+    write_registration(registration, as_id="kabinet", url="http://127.0.0.1:1/as",
+                       bot_localpart="kabinet", ghost_prefix="kabinet_", alias_prefix="kabinet_",
+                       server_name="localhost", tokens={"as_token": "a" * 20, "hs_token": "h" * 20})
+    down = f"http://127.0.0.1:{free_port()}"
+    result = kabinet("up", "--data-dir", tmp_path / "var", "--homeserver-url", down,
+                     "--registration", registration, "--web-port", free_port())
+    assert result.returncode == 1
+    assert f"the homeserver at {down} does not answer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_config_key_that_does_not_exist_is_an_error(tmp_path: Path):
+    config = tmp_path / "kabinet.yaml"
+    config.write_text("web:\n  prot: 8081\n", encoding="utf-8")
+    result = kabinet("roster", "apply", SMALL_ROSTER, "--config", config)
+    assert result.returncode == 2
+    assert "web.prot" in result.stderr and "Extra inputs are not permitted" in result.stderr
+
+
+def test_a_placeholder_secret_in_the_config_is_refused(tmp_path: Path):
+    config = tmp_path / "kabinet.yaml"
+    config.write_text("staff_api_token: change-me\n", encoding="utf-8")
+    result = kabinet("roster", "apply", SMALL_ROSTER, "--config", config)
+    assert result.returncode == 2 and "staff_api_token" in result.stderr
+    assert "placeholder" in result.stderr
+
+
+def test_the_example_config_is_valid_once_its_secret_is_set(tmp_path: Path):
+    from kabinet.config import load_settings
+
+    example = Path(__file__).resolve().parents[1] / "config" / "kabinet.example.yaml"
+    data = yaml.safe_load(example.read_text(encoding="utf-8"))
+    data["staff_api_token"] = "a-real-secret-of-32-characters-xx"
+    real = tmp_path / "kabinet.yaml"
+    real.write_text(yaml.safe_dump(data), encoding="utf-8")
+    settings = load_settings(real)
+    assert settings.homeserver.embedded and settings.web.port == 8080

@@ -1,0 +1,105 @@
+"""The store on SQLite and PostgreSQL: migrations, the inbox, the outbox, the registry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect, update
+
+from council import inbox, outbox, registry
+from council.models import CouncilAccount, OutboxMessage, utcnow
+from council.store import Store
+
+
+@pytest.fixture
+async def store(db_url: str):
+    s = Store(db_url)
+    await s.migrate()
+    yield s
+    await s.close()
+
+
+async def test_migrations_create_every_table_and_can_run_twice(store: Store):
+    await store.migrate()  # already at head: a no-op, not an error
+    async with store.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    assert {"managed_rooms", "council_accounts", "as_transactions", "as_events", "outbox",
+            "alembic_version"} <= tables
+
+
+async def test_an_event_is_claimed_once(store: Store):
+    async with store.session() as s:
+        assert await inbox.claim_event(s, "$e1", "!r:x", "m.room.message")
+    async with store.session() as s:
+        assert not await inbox.claim_event(s, "$e1", "!r:x", "m.room.message")
+
+
+async def test_a_claim_rolled_back_with_its_handler_can_be_handled_again(store: Store):
+    with pytest.raises(RuntimeError):
+        async with store.session() as s:
+            await inbox.claim_event(s, "$e2", "!r:x", "m.room.message")
+            raise RuntimeError("handler failed")
+    async with store.session() as s:
+        assert await inbox.claim_event(s, "$e2", "!r:x", "m.room.message")
+
+
+async def test_transactions_are_remembered(store: Store):
+    assert not await inbox.transaction_handled(store, "t1")
+    await inbox.mark_transaction(store, "t1")
+    await inbox.mark_transaction(store, "t1")
+    assert await inbox.transaction_handled(store, "t1")
+
+
+async def test_enqueueing_the_same_key_twice_stores_one_message(store: Store):
+    async with store.session() as s:
+        assert await outbox.enqueue(s, "k1", "!a:x", "m.room.message", {"body": "1"})
+        assert not await outbox.enqueue(s, "k1", "!a:x", "m.room.message", {"body": "other"})
+    assert await outbox.counts(store) == {"pending": 1}
+    [msg] = await outbox.due(store)
+    assert msg.content == {"body": "1"} and msg.txn_id == outbox.txn_id_for("k1")
+
+
+async def test_a_waiting_message_holds_back_later_ones_in_the_same_room_only(store: Store):
+    async with store.session() as s:
+        for key, room in (("a1", "!a:x"), ("a2", "!a:x"), ("b1", "!b:x")):
+            await outbox.enqueue(s, key, room, "m.room.message", {"body": key})
+        await s.execute(update(OutboxMessage).where(OutboxMessage.key == "a1")
+                        .values(next_attempt_at=utcnow() + timedelta(minutes=1)))
+    assert [m.key for m in await outbox.due(store)] == ["b1"]
+
+
+async def test_failures_back_off_and_permanent_ones_are_parked(store: Store):
+    async with store.session() as s:
+        await outbox.enqueue(s, "f1", "!a:x", "m.room.message", {})
+    [msg] = await outbox.due(store)
+    await outbox.mark_attempt(store, msg.id)
+    await outbox.mark_failed(store, msg, "homeserver unreachable", permanent=False)
+    assert await outbox.due(store) == []  # backing off
+    assert await outbox.due(store, now=utcnow() + timedelta(minutes=6)) != []
+    await outbox.mark_failed(store, msg, "403 M_FORBIDDEN", permanent=True)
+    assert await outbox.counts(store) == {"failed": 1}
+
+
+async def test_sent_messages_keep_their_event_id(store: Store):
+    async with store.session() as s:
+        await outbox.enqueue(s, "s1", "!a:x", "m.room.message", {})
+    [msg] = await outbox.due(store)
+    await outbox.mark_sent(store, msg.id, "$sent")
+    assert await outbox.sent_event_id(store, "s1") == "$sent"
+    assert await outbox.due(store) == []
+
+
+async def test_the_registry_maps_keys_to_rooms_and_remembers_accounts(store: Store):
+    await registry.save_room(store, "commission:budget", "commission", "budget", "!b:x")
+    await registry.save_room(store, "commission:budget", "commission", "budget", "!b:x")
+    assert await registry.room_map(store) == {"commission:budget": "!b:x"}
+    assert await registry.rooms_by_kind(store, "commission") == {"budget": "!b:x"}
+    async with store.session() as s:
+        await registry.remember_accounts(s, [CouncilAccount(mxid="@a:x", roster_id="a",
+                                                            role="deputy")])
+    assert set(await registry.known_accounts(store)) == {"@a:x"}
+
+
+async def test_the_store_answers_its_health_ping(store: Store):
+    assert await store.ping()

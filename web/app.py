@@ -1,0 +1,109 @@
+"""The web site: one aiohttp application; features are mounted by kabinet's wiring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from council.roster import Roster
+from web import i18n
+from web.errors import error_middleware
+from web.health import CHECKS, Check, healthz
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    council_name: str
+    server_name: str
+    homeserver_url: str  # what a deputy types into Element
+    space_alias: str  # the council Space, e.g. #kabinet_council:localhost
+
+    @property
+    def space_link(self) -> str:
+        return "https://matrix.to/#/" + quote(self.space_alias, safe="#:@!")
+
+
+SITE: web.AppKey[SiteInfo] = web.AppKey("site", SiteInfo)
+ROSTER: web.AppKey[Roster] = web.AppKey("roster", Roster)
+
+
+def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200
+           ) -> web.Response:
+    """Render with the request's language; `?lang=` is remembered in a cookie."""
+    lang = i18n.request_locale(request)
+    tr = i18n.translations(lang)
+    context = {**context, "_": tr.gettext, "lang": lang, "site": request.app[SITE],
+               "path": request.path}
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    if request.query.get(i18n.COOKIE) in i18n.LOCALES:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax")
+    response.headers["Content-Language"] = lang
+    return response
+
+
+async def index(request: web.Request) -> web.Response:
+    return render(request, "index.html", {})
+
+
+async def deputies(request: web.Request) -> web.Response:
+    roster = request.app[ROSTER]
+    commissions = {c.id: c.name for c in roster.commissions}
+    return render(request, "deputies.html", {"roster": roster, "commissions": commissions})
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'",
+}
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """On every answer, errors included (aiohttp raises those past ordinary middleware code)."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.extend((k, v) for k, v in SECURITY_HEADERS.items() if k not in exc.headers)
+        raise
+    for key, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(key, value)
+    return response
+
+
+@web.middleware
+async def not_found_page(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A translated 404 page with the site around it, instead of aiohttp's bare text."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        if request.path.startswith(("/api/", "/as/")):
+            raise
+        return render(request, "404.html", {}, status=404)
+
+
+def create_app(site: SiteInfo, roster: Roster, checks: dict[str, Check]) -> web.Application:
+    app = web.Application(middlewares=[security_headers, error_middleware, not_found_page],
+                          client_max_size=2 * 1024 * 1024)
+    app[SITE] = site
+    app[ROSTER] = roster
+    app[CHECKS] = checks
+    aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined,
+    )
+    app.router.add_get("/", index, name="index")
+    app.router.add_get("/deputies", deputies, name="deputies")
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_static("/static/", HERE / "static", name="static")
+    return app
