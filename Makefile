@@ -17,7 +17,7 @@ $(VENV)/.test: $(VENV)/.run
 
 ## The embedded demo council: Synapse, appservice and web site on this machine.
 run: $(VENV)/.run
-	$(BIN)/kabinet up
+	$(BIN)/kabinet up --demo
 
 ## Browser tests drive Debian's chromium through Playwright (Playwright's own download is not used).
 chromium:

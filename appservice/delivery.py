@@ -18,7 +18,8 @@ from mautrix.errors import MatrixRequestError, MLimitExceeded
 from mautrix.types import EventType, RoomID
 
 from appservice.matrix import Homeserver
-from council import outbox
+from council import outbox, registry
+from council.blobs import BlobStore
 from council.store import Store
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,15 @@ log = logging.getLogger(__name__)
 MARKER = "ua.kabinet.outbox"
 
 
+WAIT_FOR_REFERENCE = 1.0  # seconds before looking again for a room or an earlier message
+
+
 class Delivery:
-    def __init__(self, hs: Homeserver, store: Store, *, idle: float = 2.0) -> None:
+    def __init__(self, hs: Homeserver, store: Store, blobs: BlobStore | None = None, *,
+                 idle: float = 2.0) -> None:
         self.hs = hs
         self.store = store
+        self.blobs = blobs
         self.idle = idle
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -66,23 +72,53 @@ class Delivery:
             await asyncio.gather(*(self.hs.limited(self._deliver(m)) for m in batch))
         return bool(batch)
 
+    async def _resolve(self, msg: outbox.Pending) -> tuple[str, dict] | None:
+        """The real room id and content, or None while a referenced room or message is missing."""
+        room_id = msg.room_id
+        if room_id.startswith(outbox.ROOM_REF):
+            rooms = await registry.room_map(self.store)
+            room_id = rooms.get(room_id.removeprefix(outbox.ROOM_REF), "")
+            if not room_id:
+                return None
+        event_ids = await outbox.sent_event_ids(self.store, list(msg.refs))
+        if len(event_ids) < len(set(msg.refs)):
+            return None
+        return room_id, outbox.resolve_refs(msg.content, event_ids)
+
+    async def _upload(self, msg: outbox.Pending, content: dict) -> dict:
+        assert msg.media is not None
+        mxc = msg.media_mxc
+        if mxc is None:
+            if self.blobs is None:
+                raise RuntimeError("a message with media but no blob store")
+            data = self.blobs.read(msg.media.sha256)
+            mxc = str(await self.hs.bot.upload_media(data, mime_type=msg.media.mimetype,
+                                                     filename=msg.media.name, size=len(data)))
+            await outbox.save_media_mxc(self.store, msg.id, mxc)
+        return {**content, "url": mxc}
+
     async def _deliver(self, msg: outbox.Pending) -> None:
         intent = self.hs.ghost(msg.sender) if msg.sender else self.hs.bot
-        room = RoomID(msg.room_id)
+        resolved = await self._resolve(msg)
+        if resolved is None:
+            await outbox.defer(self.store, msg.id, WAIT_FOR_REFERENCE)
+            return
+        room_id, content = resolved
         await outbox.mark_attempt(self.store, msg.id)
         try:
+            if msg.media is not None:
+                content = await self._upload(msg, content)
             if msg.state_key is not None:
-                event_id = await self.hs.send_state(msg.room_id, msg.event_type, msg.content,
+                event_id = await self.hs.send_state(room_id, msg.event_type, content,
                                                     msg.state_key, as_user=msg.sender)
             else:
                 event_id = None
                 if msg.attempts:
-                    event_id = await self._find_sent(msg)
+                    event_id = await self._find_sent(msg, room_id)
                 if event_id is None:
-                    content = {**msg.content, MARKER: msg.key}
                     event_id = await intent.send_message_event(
-                        room, EventType.find(msg.event_type, EventType.Class.MESSAGE), content,
-                        txn_id=msg.txn_id, ensure_joined=False)
+                        RoomID(room_id), EventType.find(msg.event_type, EventType.Class.MESSAGE),
+                        {**content, MARKER: msg.key}, txn_id=msg.txn_id, ensure_joined=False)
         except MLimitExceeded as exc:
             await outbox.mark_failed(self.store, msg, f"rate limited: {exc.message}", permanent=False)
             return
@@ -98,11 +134,11 @@ class Delivery:
         await outbox.mark_sent(self.store, msg.id, str(event_id))
         self.delivered += 1
 
-    async def _find_sent(self, msg: outbox.Pending) -> str | None:
+    async def _find_sent(self, msg: outbox.Pending, room_id: str) -> str | None:
         """An earlier attempt may have landed: look for our marker among recent events."""
         sender = msg.sender or self.hs.bot_mxid
         resp = await self.hs.request(
-            Method.GET, Path.v3.rooms[msg.room_id].messages,
+            Method.GET, Path.v3.rooms[room_id].messages,
             query={"dir": "b", "limit": "100", "filter": f'{{"senders":["{sender}"]}}'})
         for ev in resp.get("chunk", []):
             if ev.get("content", {}).get(MARKER) == msg.key:

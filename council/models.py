@@ -92,3 +92,8 @@ class OutboxMessage(Base):
     event_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A file to upload before sending (content gets "url" = the mxc URI): a blob in BlobStore.
+    media_sha256: Mapped[str | None] = mapped_column(String(64))
+    media_name: Mapped[str | None] = mapped_column(String(255))
+    media_type: Mapped[str | None] = mapped_column(String(127))
+    media_mxc: Mapped[str | None] = mapped_column(String(255))

@@ -14,6 +14,10 @@ from kabinet.config import ConfigError, Settings, load_settings
 from kabinet.launcher import HomeserverError, ping_homeserver
 from kabinet.wiring import Kabinet, start, wait_for_signal
 
+# Feature command modules: each has add_commands(subparsers, add_common_options) and sets
+# `run=<async function(kabinet, args) -> exit code>` on its parsers (see kabinet/cli_*.py).
+FEATURE_CLIS: list = []
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML configuration (see config/kabinet.example.yaml)")
@@ -32,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--homeserver-port", type=int)
     up.add_argument("--homeserver-url", help="use this external homeserver; start no Synapse")
     up.add_argument("--registration", type=Path, help="appservice registration (external)")
+    up.add_argument("--demo", action="store_true",
+                    help="also load the demo council's sittings, drafts and appeals (idempotent)")
 
     roster = sub.add_parser("roster", help="roster commands")
     rsub = roster.add_subparsers(dest="roster_command", required=True)
@@ -40,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     _common(apply)
     check = rsub.add_parser("check", help="validate a roster; change nothing")
     check.add_argument("file", type=Path)
+    for feature in FEATURE_CLIS:
+        feature.add_commands(sub, _common)
     return root
 
 
@@ -82,9 +90,9 @@ def banner(kabinet: Kabinet, report_summary: str) -> str:
     return "\n".join(lines)
 
 
-async def cmd_up(settings: Settings, roster: Roster) -> int:
+async def cmd_up(settings: Settings, roster: Roster, demo: bool) -> int:
     kabinet = Kabinet(settings, roster)
-    running = await start(kabinet)
+    running = await start(kabinet, demo=demo)
     print(banner(kabinet, running.report.summary()), flush=True)
     try:
         await wait_for_signal()
@@ -124,8 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         roster_path = args.file if args.command == "roster" else settings.roster
         roster = load_roster(roster_path)
         if args.command == "up":
-            return asyncio.run(cmd_up(settings, roster))
-        return asyncio.run(cmd_apply(settings, roster))
+            return asyncio.run(cmd_up(settings, roster, args.demo))
+        if args.command == "roster":
+            return asyncio.run(cmd_apply(settings, roster))
+        return asyncio.run(args.run(Kabinet(settings, roster), args))
     except (RosterError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -15,6 +15,7 @@ from appservice.delivery import Delivery
 from appservice.matrix import Homeserver
 from appservice.reconcile import Reconciler, Report
 from appservice.server import TransactionServer
+from council.blobs import BlobStore
 from council.roster import Roster
 from council.store import Store
 from kabinet.config import Settings
@@ -38,12 +39,19 @@ class Kabinet:
     settings: Settings
     roster: Roster
     store: Store = field(init=False)
+    blobs: BlobStore = field(init=False)
     synapse: EmbeddedSynapse | None = field(init=False, default=None)
     registration: Registration = field(init=False)
     hs: Homeserver = field(init=False)
     delivery: Delivery = field(init=False)
     transactions: TransactionServer = field(init=False)
     _admin_http: aiohttp.ClientSession = field(init=False)
+    commands: Commands = field(init=False)
+    # Feature hooks: long-running loops started after the roster is applied, and demo data
+    # loaders run by `kabinet up --demo` (each must be idempotent: `make run` runs them again).
+    workers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    demo_seeders: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    web_setups: list[Callable[[web.Application], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -61,11 +69,12 @@ class Kabinet:
         self.hs = Homeserver(s.homeserver.client_url, self.registration.as_token,
                              self.registration.sender_localpart, s.homeserver.server_name,
                              concurrency=s.appservice.concurrency)
-        self.delivery = Delivery(self.hs, self.store)
+        self.blobs = BlobStore(s.data_dir / "files")
+        self.delivery = Delivery(self.hs, self.store, self.blobs)
         self.transactions = TransactionServer(self.store, self.registration.hs_token,
                                               on_handled=self.delivery.poke)
-        self.transactions.handlers.append(
-            Commands(self.hs.bot_mxid, s.appservice.ghost_prefix))
+        self.commands = Commands(self.hs.bot_mxid, s.appservice.ghost_prefix)
+        self.transactions.handlers.append(self.commands)
 
     # -- lifecycle pieces, each usable alone (CLI) or as an aiohttp cleanup context ----------
 
@@ -126,6 +135,8 @@ class Kabinet:
         app[KABINET] = self
         app.cleanup_ctx.append(self.store_ctx)
         app.cleanup_ctx.append(self.homeserver_ctx)
+        for setup in self.web_setups:
+            setup(app)
         app.add_subapp("/as", self.transactions.web_app())
         return app
 
@@ -135,17 +146,33 @@ class Running:
     kabinet: Kabinet
     runner: web.AppRunner
     report: Report
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def web_url(self) -> str:
         return self.kabinet.settings.web.base_url
 
     async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.kabinet.delivery.stop()
         await self.runner.cleanup()
 
 
-async def start(kabinet: Kabinet) -> Running:
+async def _guarded(worker: Callable[[], Awaitable[None]]) -> None:
+    """A worker that crashes is logged and restarted after a pause, never silently gone."""
+    while True:
+        try:
+            await worker()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker %s failed; restarting in 5 s", getattr(worker, "__name__", worker))
+        await asyncio.sleep(5)
+
+
+async def start(kabinet: Kabinet, *, demo: bool = False) -> Running:
     """Start everything: store, homeserver, web + appservice endpoint, roster, delivery."""
     s = kabinet.settings
     runner = web.AppRunner(kabinet.web_app(), access_log=None)
@@ -157,10 +184,15 @@ async def start(kabinet: Kabinet) -> Running:
         await kabinet.hs.bot.set_displayname(s.appservice.bot_displayname)  # writes only a change
         report = await kabinet.apply_roster()
         kabinet.delivery.start()
+        if demo:
+            for seed in kabinet.demo_seeders:
+                await seed()
+        tasks = [asyncio.create_task(_guarded(w)) for w in kabinet.workers]
     except BaseException:
+        await kabinet.delivery.stop()
         await runner.cleanup()
         raise
-    return Running(kabinet, runner, report)
+    return Running(kabinet, runner, report, tasks)
 
 
 async def wait_for_signal() -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+import aiohttp
 from mautrix.api import Method, Path
 from mautrix.types import EventType, RoomID
 
 from appservice.delivery import MARKER
-from council import outbox
+from council import outbox, registry
 
 
 async def _messages_with_key(kabinet, room: str, key: str) -> list[dict]:
@@ -62,3 +64,81 @@ async def test_messages_for_one_room_arrive_in_the_order_they_were_written(settl
     ours = [e["content"][MARKER] for e in reversed(resp["chunk"])
             if str(e["content"].get(MARKER, "")).startswith(f"test:order:{run}")]
     assert ours == keys
+
+
+async def _new_room(kabinet) -> str:
+    return str(await kabinet.hs.bot.create_room(name="Тестова кімната"))
+
+
+async def _drain_until_sent(kabinet, keys: list[str], rounds: int = 50) -> dict[str, str]:
+    for _ in range(rounds):
+        sent = await outbox.sent_event_ids(kabinet.store, keys)
+        if len(sent) == len(keys):
+            return sent
+        await kabinet.delivery.drain_once()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not delivered: {set(keys) - set(sent)}")
+
+
+async def test_a_file_is_uploaded_once_and_a_deputy_downloads_the_same_bytes(settled, people,
+                                                                             demo_roster):
+    kabinet = settled.kabinet
+    deputy = demo_roster.deputies[0]
+    client = await people.login(deputy.id, deputy.password)
+    room = await kabinet.hs.resolve_alias("#kabinet_lounge:localhost")
+    data = "Проєкт рішення №1\n".encode() * 1000
+    sha = kabinet.blobs.put(data)
+    key = f"test:file:{uuid.uuid4().hex}"
+    async with kabinet.store.session() as s:
+        await outbox.enqueue(s, key, room, "m.room.message",
+                             {"msgtype": "m.file", "body": "proekt.txt",
+                              "info": {"mimetype": "text/plain", "size": len(data)}},
+                             media=outbox.Media(sha, "proekt.txt", "text/plain"))
+    event_id = (await _drain_until_sent(kabinet, [key]))[key]
+    event = await client.room_get_event(room, event_id)
+    mxc = event.event.source["content"]["url"]
+    server, media_id = mxc.removeprefix("mxc://").split("/")
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{kabinet.hs.url}/_matrix/client/v1/media/download/{server}/{media_id}",
+            headers={"Authorization": f"Bearer {client.access_token}"}) as resp:
+        assert resp.status == 200
+        assert await resp.read() == data
+
+
+async def test_a_reply_waits_for_the_message_it_refers_to_and_points_at_it(settled):
+    kabinet = settled.kabinet
+    lounge = await kabinet.hs.resolve_alias("#kabinet_lounge:localhost")
+    run = uuid.uuid4().hex
+    first, reply = f"test:ref:{run}:first", f"test:ref:{run}:reply"
+    room_key = f"test-later:{run[:8]}"
+    async with kabinet.store.session() as s:
+        # The first message goes to a room that does not exist yet; the reply, elsewhere,
+        # must wait for it.
+        await outbox.enqueue(s, first, f"$room:{room_key}", "m.room.message",
+                             {"msgtype": "m.notice", "body": "Версія 1"})
+        await outbox.enqueue(s, reply, lounge, "m.room.message", {
+            "msgtype": "m.notice", "body": "Див. версію 1",
+            "ua.kabinet.see": f"$outbox:{first}"})
+    await kabinet.delivery.drain_once()
+    assert await outbox.sent_event_ids(kabinet.store, [first, reply]) == {}
+    await registry.save_room(kabinet.store, room_key, "test", "x", await _new_room(kabinet))
+    await asyncio.sleep(1.1)  # the deferral
+    sent = await _drain_until_sent(kabinet, [first, reply])
+    [delivered] = await _messages_with_key(kabinet, lounge, reply)
+    assert delivered["content"]["ua.kabinet.see"] == sent[first]
+
+
+async def test_a_message_for_a_room_not_created_yet_waits_for_it(settled):
+    kabinet = settled.kabinet
+    key = f"test:room:{uuid.uuid4().hex}"
+    room_key = f"test-room:{uuid.uuid4().hex[:8]}"
+    async with kabinet.store.session() as s:
+        await outbox.enqueue(s, key, f"$room:{room_key}", "m.room.message",
+                             {"msgtype": "m.notice", "body": "Кімнату створено"})
+    await kabinet.delivery.drain_once()
+    assert await outbox.sent_event_id(kabinet.store, key) is None
+    room = await _new_room(kabinet)
+    await registry.save_room(kabinet.store, room_key, "test", "x", room)
+    await asyncio.sleep(1.1)  # the deferral
+    sent = await _drain_until_sent(kabinet, [key])
+    assert (await _messages_with_key(kabinet, room, key))[0]["event_id"] == sent[key]
