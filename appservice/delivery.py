@@ -39,6 +39,7 @@ class Delivery:
         self.idle = idle
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._outage = False
         self.delivered = 0
 
     def poke(self) -> None:
@@ -60,10 +61,23 @@ class Delivery:
             except Exception:
                 log.exception("outbox delivery round failed")
                 worked = False
-            if not worked:
+            if self._outage:
+                await self._wait_until_reachable()
+            elif not worked:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.idle)
+
+    async def _wait_until_reachable(self) -> None:
+        """An outage is not the messages' fault: pause all delivery, probe the homeserver with
+        backoff (0.5 s … 15 s) and resume at once when it answers."""
+        delay = 0.5
+        log.warning("homeserver unreachable; outbox delivery paused")
+        while not await self.hs.reachable():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+        self._outage = False
+        log.warning("homeserver reachable again; outbox delivery resumed")
 
     async def drain_once(self) -> bool:
         """Send what is due; True if anything was attempted."""
@@ -127,9 +141,10 @@ class Delivery:
             await outbox.mark_failed(self.store, msg, f"{exc.http_status} {exc.errcode}: "
                                      f"{exc.message}", permanent=permanent)
             return
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            await outbox.mark_failed(self.store, msg, f"homeserver unreachable: {exc}",
-                                     permanent=False)
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            # Not counted against the message: retried as soon as the homeserver is back.
+            self._outage = True
+            await outbox.defer(self.store, msg.id, 0)
             return
         await outbox.mark_sent(self.store, msg.id, str(event_id))
         self.delivered += 1

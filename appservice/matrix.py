@@ -116,6 +116,15 @@ class Homeserver:
             return None
         return resp["room_id"]
 
+    async def reachable(self) -> bool:
+        """Does the homeserver answer at all (GET /versions, no auth)?"""
+        try:
+            async with self._session.get(f"{self.url}/_matrix/client/versions",  # type: ignore[union-attr]
+                                         timeout=aiohttp.ClientTimeout(total=3)) as resp:
+                return resp.status == 200
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return False
+
     async def ping(self, appservice_id: str) -> bool:
         """Ask the homeserver to ping us back (MSC2659): proves both directions work."""
         try:

@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 
 from council.roster import Roster
-from web import i18n
+from web import i18n, openapi
 from web.errors import error_middleware
 from web.health import CHECKS, Check, healthz
 
@@ -106,4 +106,9 @@ def create_app(site: SiteInfo, roster: Roster, checks: dict[str, Check]) -> web.
     app.router.add_get("/deputies", deputies, name="deputies")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_static("/static/", HERE / "static", name="static")
+    openapi.setup(app, f"Kabinet — {site.council_name}")
+    openapi.register(app, {"/healthz": {"get": {
+        "summary": "Health of the database, the homeserver and the appservice",
+        "responses": {"200": {"description": "all ok"}, "503": {"description": "something failing"}},
+    }}})
     return app

@@ -1,0 +1,116 @@
+"""An installation's life: a homeserver outage, a restart on the same data, Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from mautrix.api import Method
+from mautrix.api import Path as MxPath
+
+from appservice.delivery import MARKER
+from council import outbox
+from council.roster import load_roster
+from kabinet.wiring import Kabinet, Running, start
+from tests.conftest import SMALL_ROSTER, free_port, start_installation
+from tests.matrix_helpers import wait_for
+
+
+@pytest.fixture(scope="module")
+async def small(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict]:
+    """A holder, so a test can replace the running installation with a restarted one."""
+    holder = {"running": await start_installation(tmp_path_factory.mktemp("life"), SMALL_ROSTER)}
+    yield holder
+    await holder["running"].stop()
+
+
+async def healthz(running: Running) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as http, http.get(f"{running.web_url}/healthz") as resp:
+        return resp.status, await resp.json()
+
+
+async def test_an_outage_pauses_delivery_and_every_message_arrives_once_in_order(small):
+    running: Running = small["running"]
+    kabinet = running.kabinet
+    lounge = await kabinet.hs.resolve_alias("#kabinet_lounge:localhost")
+    run = uuid.uuid4().hex[:8]
+    keys = [f"test:outage:{run}:{n:02d}" for n in range(20)]
+
+    async def write(batch: list[str]) -> None:
+        async with kabinet.store.session() as s:
+            for key in batch:
+                await outbox.enqueue(s, key, lounge, "m.room.message",
+                                     {"msgtype": "m.notice", "body": key})
+        kabinet.delivery.poke()
+
+    await write(keys[:10])
+    assert kabinet.synapse is not None
+    await kabinet.synapse.stop()
+    await write(keys[10:])  # written while the homeserver is down: kept, not lost
+    status, body = await healthz(running)
+    assert status == 503 and body["homeserver"] == "failing" and body["database"] == "ok"
+    await asyncio.sleep(2)
+    await kabinet.synapse.start()
+
+    async def all_sent() -> bool:
+        return len(await outbox.sent_event_ids(kabinet.store, keys)) == len(keys)
+
+    await wait_for(all_sent, timeout=60, what="the backlog delivered after the outage")
+    resp = await kabinet.hs.request(Method.GET, MxPath.v3.rooms[lounge].messages,
+                                    query={"dir": "b", "limit": "100"})
+    ours = [e["content"][MARKER] for e in reversed(resp["chunk"])
+            if str(e["content"].get(MARKER, "")).startswith(f"test:outage:{run}")]
+    assert ours == keys  # each exactly once, in the order written
+    assert (await healthz(running))[0] == 200
+
+
+async def test_a_restart_on_the_same_data_changes_nothing_on_the_homeserver(small):
+    old: Running = small["running"]
+    settings = old.kabinet.settings
+    await old.stop()
+    restarted = await start(Kabinet(settings, load_roster(SMALL_ROSTER)))
+    small["running"] = restarted
+    report = restarted.report
+    assert (report.rooms_created, report.accounts_created, report.writes) == (0, 0, 0)
+    assert (await healthz(restarted))[0] == 200
+
+
+def synapse_running(config: str) -> bool:
+    return subprocess.run(["pgrep", "-f", config], capture_output=True).returncode == 0
+
+
+def test_kabinet_up_prints_how_to_sign_in_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
+    web_port, hs_port = free_port(), free_port()
+    env = {**os.environ, "KABINET_HOMESERVER__BCRYPT_ROUNDS": "4"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kabinet", "up", "--data-dir", str(tmp_path / "var"),
+         "--roster", str(SMALL_ROSTER), "--web-port", str(web_port),
+         "--homeserver-port", str(hs_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        lines: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        out = "".join(lines)
+        assert f"http://127.0.0.1:{web_port}/" in out and f"http://127.0.0.1:{hs_port}" in out
+        assert "deputy:      user bondar  password test-deputy-1" in out
+        assert "secretariat: user clerk  password test-clerk-1" in out
+        config = str((tmp_path / "var" / "homeserver.yaml").resolve())
+        assert synapse_running(config)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        assert not synapse_running(config)  # Synapse was stopped with us
+    finally:
+        if proc.poll() is None:
+            proc.kill()
