@@ -83,3 +83,15 @@ def test_the_example_config_is_valid_once_its_secret_is_set(tmp_path: Path):
     real.write_text(yaml.safe_dump(data), encoding="utf-8")
     settings = load_settings(real)
     assert settings.homeserver.embedded and settings.web.port == 8080
+
+
+def test_the_environment_overrides_the_config_file(tmp_path: Path, monkeypatch):
+    from kabinet.config import load_settings
+
+    config = tmp_path / "kabinet.yaml"
+    config.write_text("web:\n  port: 8081\nhomeserver:\n  server_name: rada.example\n",
+                      encoding="utf-8")
+    monkeypatch.setenv("KABINET_WEB__PORT", "9090")
+    settings = load_settings(config)
+    assert settings.web.port == 9090  # the environment wins
+    assert settings.homeserver.server_name == "rada.example"  # the file still counts

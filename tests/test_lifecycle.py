@@ -114,3 +114,17 @@ def test_kabinet_up_prints_how_to_sign_in_and_stops_cleanly_on_ctrl_c(tmp_path: 
     finally:
         if proc.poll() is None:
             proc.kill()
+
+    # The installation is stopped now: `roster apply` starts the homeserver just for the change.
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(SMALL_ROSTER.read_text(encoding="utf-8").replace(
+        "Комісія з земельних питань", "Комісія з питань землі"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "kabinet", "roster", "apply", str(renamed),
+         "--data-dir", str(tmp_path / "var")],
+        capture_output=True, text=True, env={**env, "KABINET_HOMESERVER__PORT": str(hs_port)},
+        timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "commission:land: set m.room.name" in result.stdout
+    assert "1 state changes" in result.stdout
+    assert not synapse_running(config)
