@@ -49,6 +49,8 @@ class Command:
 
 
 class Commands:
+    event_types = frozenset({"m.room.message"})
+
     def __init__(self, bot_mxid: str, ghost_prefix: str) -> None:
         self.bot_mxid = bot_mxid
         self.ghost_prefix = f"@{ghost_prefix}"

@@ -20,7 +20,7 @@ from appservice.desired import ROOM_STATE, SPACE_CHILD, RoomSpec, desired_rooms
 from appservice.matrix import Homeserver
 from council import registry
 from council.models import CouncilAccount
-from council.roster import Roster
+from council.roster import Person, Roster
 from council.store import Store
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,8 @@ class Reconciler:
             ready = [s for s in pending if all(c in room_ids for c in s.children)]
             if not ready:
                 raise RuntimeError("space hierarchy has a cycle or a missing child")
-            pending = [s for s in pending if s not in ready]
+            done = {s.key for s in ready}
+            pending = [s for s in pending if s.key not in done]
             await self.hs.gather(
                 lambda s=s: self._room(s, room_ids, removable, council, report) for s in ready)
         desired_keys = {s.key for s in specs}
@@ -178,21 +179,21 @@ class Reconciler:
         server = self.hs.server_name
         known = await registry.known_accounts(self.store)
         people = [(p, "deputy") for p in roster.deputies] + [(p, "staff") for p in roster.secretariat]
-        new: list[CouncilAccount] = []
-        for person, role in people:
-            mxid = person.mxid(server)
-            if mxid in known:
-                continue
-            created = False
+        missing = [(p, role, p.mxid(server)) for p, role in people if p.mxid(server) not in known]
+
+        async def account(person: Person, mxid: str) -> bool:
             localpart, _, domain = mxid[1:].partition(":")
-            if self.create_account and person.password and domain == server:
-                created = await self.hs.limited(
-                    self.create_account(localpart, person.password, person.name))
-                if created:
-                    report.accounts_created += 1
-                    report.note(f"created account {mxid} ({person.name})")
-            new.append(CouncilAccount(mxid=mxid, roster_id=person.id, role=role,
-                                      created_by_us=created))
+            if not (self.create_account and person.password and domain == server):
+                return False
+            created = await self.create_account(localpart, person.password, person.name)
+            if created:
+                report.accounts_created += 1
+                report.note(f"created account {mxid} ({person.name})")
+            return created
+
+        created = await self.hs.gather(lambda p=p, m=m: account(p, m) for p, _, m in missing)
+        new = [CouncilAccount(mxid=mxid, roster_id=p.id, role=role, created_by_us=made)
+               for (p, role, mxid), made in zip(missing, created, strict=True)]
         if new:
             async with self.store.session() as s:
                 await registry.remember_accounts(s, new)

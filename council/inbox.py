@@ -7,10 +7,12 @@ in memory only, which a restart forgets).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council.models import HandledEvent, HandledTransaction
+from council.models import HandledEvent, HandledTransaction, utcnow
 from council.store import Store
 
 
@@ -35,3 +37,14 @@ async def claim_event(session: AsyncSession, event_id: str, room_id: str, event_
     session.add(HandledEvent(event_id=event_id, room_id=room_id, event_type=event_type))
     await session.flush()
     return True
+
+
+async def prune(store: Store, older_than: timedelta = timedelta(days=7)) -> int:
+    """Forget ids older than the homeserver would ever retry (it retries within minutes,
+    at most ~8.5 min apart); keeps the tables from growing with every event forever."""
+    cutoff = utcnow() - older_than
+    async with store.session() as s:
+        events = await s.execute(delete(HandledEvent).where(HandledEvent.handled_at < cutoff))
+        txns = await s.execute(delete(HandledTransaction)
+                               .where(HandledTransaction.handled_at < cutoff))
+        return (events.rowcount or 0) + (txns.rowcount or 0)

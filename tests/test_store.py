@@ -103,3 +103,19 @@ async def test_the_registry_maps_keys_to_rooms_and_remembers_accounts(store: Sto
 
 async def test_the_store_answers_its_health_ping(store: Store):
     assert await store.ping()
+
+
+async def test_old_handled_ids_are_pruned_and_recent_ones_kept(store: Store):
+    from datetime import timedelta
+
+    from council.models import HandledEvent
+
+    async with store.session() as s:
+        await inbox.claim_event(s, "$old", "!r:x", "m.room.message")
+        await inbox.claim_event(s, "$new", "!r:x", "m.room.message")
+        await s.execute(update(HandledEvent).where(HandledEvent.event_id == "$old")
+                        .values(handled_at=utcnow() - timedelta(days=8)))
+    assert await inbox.prune(store) == 1
+    async with store.session() as s:
+        assert await inbox.claim_event(s, "$old", "!r:x", "m.room.message")  # forgotten
+        assert not await inbox.claim_event(s, "$new", "!r:x", "m.room.message")  # kept

@@ -116,3 +116,15 @@ async def test_an_unknown_command_gets_the_help_not_silence(settled, people, dem
         client, lounge, lambda e: e["content"].get("m.relates_to", {}).get(
             "m.in_reply_to", {}).get("event_id") == sent.event_id)
     assert "!help" in replies[0]["content"]["body"]
+
+
+async def test_events_no_feature_acts_on_are_acknowledged_without_being_stored(settled):
+    room = await lounge_id(settled)
+    member = {"event_id": f"$member-{uuid.uuid4().hex}", "room_id": room, "type": "m.room.member",
+              "sender": "@tkachuk:localhost", "state_key": "@tkachuk:localhost",
+              "origin_server_ts": int(time.time() * 1000), "content": {"membership": "join"}}
+    handled_before = settled.kabinet.transactions.events_handled
+    assert (await put_txn(settled, f"member-{uuid.uuid4().hex}", [member])).status == 200
+    assert settled.kabinet.transactions.events_handled == handled_before
+    async with settled.kabinet.store.session() as s:  # not claimed: nothing written for it
+        assert await inbox.claim_event(s, member["event_id"], room, "m.room.member")
