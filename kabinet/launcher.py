@@ -82,9 +82,37 @@ class EmbeddedSynapse:
             start_new_session=True,  # Ctrl-C reaches us, and we stop Synapse in order
         )
 
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / "synapse.pid"
+
+    def _leftover_pid(self) -> int | None:
+        """The pid of a Synapse started with our config and still running, if any."""
+        try:
+            pid = int(self.pid_path.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            return None
+        return pid if str(self.config_path) in cmdline else None
+
+    async def _stop_leftover(self) -> None:
+        """A Synapse of this data dir left running by a Kabinet that was killed: stop it, so
+        that a restart after a crash just works."""
+        pid = self._leftover_pid()
+        if pid is None:
+            return
+        log.warning("stopping a Synapse left running by an earlier Kabinet (pid %d)", pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            if self._leftover_pid() is None:
+                break
+            await asyncio.sleep(0.2)
+
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.render()
+        await self._stop_leftover()
         if await ping_homeserver(self.url):
             raise HomeserverError(
                 f"something already answers at {self.url}: another Kabinet or Synapse is running "
@@ -96,6 +124,7 @@ class EmbeddedSynapse:
             if gen.returncode != 0:
                 raise HomeserverError("Synapse could not generate its keys:\n" + out.decode()[-2000:])
         self.process = await self._run_synapse()
+        self.pid_path.write_text(str(self.process.pid))
         try:
             await self._wait_ready()
         except BaseException:
@@ -122,6 +151,7 @@ class EmbeddedSynapse:
 
     async def stop(self) -> None:
         proc, self.process = self.process, None
+        self.pid_path.unlink(missing_ok=True)
         if proc is None or proc.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):

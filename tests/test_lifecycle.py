@@ -114,6 +114,8 @@ def test_kabinet_up_prints_how_to_sign_in_and_stops_cleanly_on_ctrl_c(tmp_path: 
     finally:
         if proc.poll() is None:
             proc.kill()
+        # A killed Kabinet cannot stop its Synapse (own session); never leave one behind.
+        subprocess.run(["pkill", "-f", str((tmp_path / "var" / "homeserver.yaml").resolve())])
 
     # The installation is stopped now: `roster apply` starts the homeserver just for the change.
     renamed = tmp_path / "renamed.yaml"
@@ -128,3 +130,34 @@ def test_kabinet_up_prints_how_to_sign_in_and_stops_cleanly_on_ctrl_c(tmp_path: 
     assert "commission:land: set m.room.name" in result.stdout
     assert "1 state changes" in result.stdout
     assert not synapse_running(config)
+
+
+def test_after_kabinet_is_killed_the_next_start_takes_over_its_data(tmp_path: Path):
+    """kill -9 cannot stop the child Synapse; the next `kabinet up` stops the leftover."""
+    web_port, hs_port = free_port(), free_port()
+    env = {**os.environ, "KABINET_HOMESERVER__BCRYPT_ROUNDS": "4"}
+    args = [sys.executable, "-m", "kabinet", "up", "--data-dir", str(tmp_path / "var"),
+            "--roster", str(SMALL_ROSTER), "--web-port", str(web_port),
+            "--homeserver-port", str(hs_port)]
+    config = str((tmp_path / "var" / "homeserver.yaml").resolve())
+    try:
+        for attempt in range(2):
+            proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, env=env)
+            assert proc.stdout is not None
+            out = ""
+            for line in proc.stdout:
+                out += line
+                if "Ctrl-C stops everything" in line:
+                    break
+            assert "Kabinet is running" in out, out
+            if attempt == 0:
+                proc.kill()  # no cleanup at all
+                proc.wait()
+                assert synapse_running(config)  # orphaned
+            else:
+                assert "0 rooms created" in out or "nothing to change" in out
+                proc.send_signal(signal.SIGINT)
+                assert proc.wait(timeout=60) == 0
+    finally:
+        subprocess.run(["pkill", "-f", config])
