@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from council.roster import Roster, RosterError, load_roster
+from kabinet import cli_appeals, cli_sittings
 from kabinet.config import ConfigError, Settings, load_settings
 from kabinet.launcher import HomeserverError, ping_homeserver
-from kabinet.wiring import Kabinet, start, wait_for_signal
+from kabinet.wiring import Kabinet, start, stop_signals
 
 # Feature command modules: each has add_commands(subparsers, add_common_options) and sets
 # `run=<async function(kabinet, args) -> exit code>` on its parsers (see kabinet/cli_*.py).
-FEATURE_CLIS: list = []
+FEATURE_CLIS: list = [cli_sittings, cli_appeals]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -92,10 +94,21 @@ def banner(kabinet: Kabinet, report_summary: str) -> str:
 
 async def cmd_up(settings: Settings, roster: Roster, demo: bool) -> int:
     kabinet = Kabinet(settings, roster)
-    running = await start(kabinet, demo=demo)
+    stop = stop_signals()  # before anything starts: Ctrl-C at any moment stops in order
+    starting = asyncio.ensure_future(start(kabinet, demo=demo))
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        print("Stopping before the start finished…", flush=True)
+        starting.cancel()  # start() cleans up what it had started
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        return 0
+    stopped.cancel()
+    running = starting.result()
     print(banner(kabinet, running.report.summary()), flush=True)
     try:
-        await wait_for_signal()
+        await stop.wait()
     finally:
         print("Stopping…", flush=True)
         await running.stop()

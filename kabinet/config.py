@@ -67,6 +67,55 @@ class WebConfig(_Section):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
+class AppealsConfig(_Section):
+    """Citizens' appeals: terms per appeal type (art. 20), attachments, intake rate limit."""
+
+    deadline_days: dict[Literal["proposal", "application", "complaint"], int | Literal["month"]] = \
+        Field(default_factory=lambda: {"proposal": 15, "application": "month",
+                                       "complaint": "month"},
+              description='Days to answer, or "month" (a calendar month); at most 45')
+    max_attachments: int = Field(5, ge=0, le=20)
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_total_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    rate_limit_requests: int = Field(10, ge=1, description="Submissions per client address ...")
+    rate_limit_seconds: float = Field(600, gt=0, description="... per this many seconds")
+    reminder_interval: float = Field(3600, gt=0, description="Seconds between deadline checks")
+
+    @field_validator("deadline_days")
+    @classmethod
+    def _within_law(cls, value: dict[str, int | str]) -> dict[str, int | str]:
+        for kind, term in value.items():
+            if term != "month" and not 1 <= int(term) <= 45:
+                raise ValueError(f"{kind}: a term is 1-45 days or \"month\" (art. 20)")
+        return value
+
+
+class MailConfig(_Section):
+    """SMTP for e-mail to citizens (receipts, answers, extensions). host null: mail is queued
+    and kept until a server is configured."""
+
+    host: str | None = None
+    port: int = Field(587, ge=1, le=65535)
+    tls: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = Field("kabinet@localhost", alias="from")
+    timeout: float = Field(30, gt=0)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SittingsConfig(_Section):
+    """Paperless sittings: draft files, the council's time zone, the holiday calendar."""
+
+    max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024,
+                                description="Largest draft file (keep below homeserver.max_upload_size)")
+    timezone: str = Field("Europe/Kyiv", description="Sitting times are local to the council")
+    holidays_file: Path | None = Field(None, description="Holiday calendar; default: the one shipped "
+                                       "in council/holidays-ua.yaml")
+    sync_interval: float = Field(30, gt=0, description="Seconds between checks of sitting rooms")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KABINET_", env_nested_delimiter="__", extra="forbid"
@@ -80,6 +129,9 @@ class Settings(BaseSettings):
     homeserver: HomeserverConfig = HomeserverConfig()
     appservice: AppserviceConfig = AppserviceConfig()
     web: WebConfig = WebConfig()
+    sittings: SittingsConfig = SittingsConfig()
+    appeals: AppealsConfig = AppealsConfig()
+    mail: MailConfig = MailConfig()
 
     @field_validator("staff_api_token")
     @classmethod

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
@@ -15,9 +16,14 @@ from appservice.delivery import Delivery
 from appservice.matrix import Homeserver
 from appservice.reconcile import Reconciler, Report
 from appservice.server import TransactionServer
+from appservice.sittings import SittingRooms
+from council import holidays as ua_holidays
+from council import inbox
+from council import sittings as sittings_domain
 from council.blobs import BlobStore
 from council.roster import Roster
 from council.store import Store
+from kabinet import wiring_appeals
 from kabinet.config import Settings
 from kabinet.launcher import (
     EmbeddedSynapse,
@@ -27,6 +33,7 @@ from kabinet.launcher import (
     register_account,
 )
 from kabinet.secrets import Registration, ensure_secrets
+from web import sittings as web_sittings
 from web.app import SiteInfo, create_app
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,8 @@ class Kabinet:
     workers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     demo_seeders: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     web_setups: list[Callable[[web.Application], None]] = field(default_factory=list)
+    sitting_rooms: SittingRooms = field(init=False)
+    appeals: wiring_appeals.AppealsParts = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -75,6 +84,46 @@ class Kabinet:
                                               on_handled=self.delivery.poke)
         self.commands = Commands(self.hs.bot_mxid, s.appservice.ghost_prefix)
         self.transactions.handlers.append(self.commands)
+        self.workers.append(self.prune_inbox)
+        self._setup_sittings()
+        self.appeals = wiring_appeals.install(self)  # citizens' appeals
+
+    def _setup_sittings(self) -> None:
+        """Paperless sittings: the room worker + file-drop handler, the web pages, the demo."""
+        from kabinet import demo_sittings
+
+        s = self.settings
+        self.sitting_rooms = SittingRooms(
+            self.hs, self.store, self.blobs, self.sittings_context,
+            alias_prefix=s.appservice.alias_prefix,
+            room_version=s.homeserver.room_version, resync_interval=s.sittings.sync_interval,
+            on_change=self.delivery.poke)
+        self.transactions.handlers.append(self.sitting_rooms)
+        self.workers.append(self.sitting_rooms.run)
+        self.workers.append(self.sitting_rooms.preupload)
+        self.demo_seeders.append(lambda: demo_sittings.seed(self))
+        token = s.staff_api_token.get_secret_value() if s.staff_api_token else None
+
+        def changed() -> None:
+            self.sitting_rooms.poke()
+            self.delivery.poke()
+
+        self.web_setups.append(lambda app: web_sittings.setup(app, web_sittings.Deps(
+            self.store, self.sittings_context, token, changed)))
+
+    def sittings_context(self) -> sittings_domain.Context:
+        s = self.settings.sittings
+        return sittings_domain.Context(
+            roster=self.roster, blobs=self.blobs,
+            holidays=ua_holidays.load(s.holidays_file or ua_holidays.DEFAULT_FILE),
+            tz=ZoneInfo(s.timezone), max_bytes=s.max_file_bytes)
+
+    async def prune_inbox(self) -> None:
+        """Daily: forget handled transaction and event ids older than a week."""
+        while True:
+            removed = await inbox.prune(self.store)
+            log.info("pruned %d handled transaction/event ids", removed)
+            await asyncio.sleep(24 * 3600)
 
     # -- lifecycle pieces, each usable alone (CLI) or as an aiohttp cleanup context ----------
 
@@ -195,12 +244,14 @@ async def start(kabinet: Kabinet, *, demo: bool = False) -> Running:
     return Running(kabinet, runner, report, tasks)
 
 
-async def wait_for_signal() -> None:
+def stop_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM. Install it before anything is announced, so that a
+    Ctrl-C arriving right after the banner still stops everything in order."""
     import signal
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 

@@ -3,6 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import council.appeals  # noqa: F401  (appeals and mail-queue tables)
+from council import sittings as _sittings  # noqa: F401  (sittings, agenda items, drafts)
 from council.models import Base
 
 config = context.config

@@ -1,0 +1,271 @@
+"""Sitting rooms on Matrix: created for each sitting, kept in step with the roster, and the
+file-drop handler that turns a secretariat member's file into a draft.
+
+Rooms are made here (idempotently: alias `#kabinet_sitting_<id>`, found again if the store lost
+the mapping), recorded in the registry, and linked into the `sittings` space. Everything
+*said* in a sitting room (agenda, drafts, notices) goes through the outbox and waits for the
+room (`$room:sitting:<id>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from mautrix.errors import MatrixRequestError
+from mautrix.types import (
+    ContentURI,
+    Event,
+    EventType,
+    MessageEvent,
+    MessageType,
+    RoomCreatePreset,
+    RoomID,
+    UserID,
+)
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from appservice.desired import ROOM_STATE, SPACE_CHILD, RoomSpec, sitting_power_overrides
+from appservice.matrix import Homeserver
+from appservice.reconcile import FIXED_STATE, membership_changes
+from council import agenda, outbox, registry
+from council import sittings as domain
+from council.blobs import BlobStore
+from council.models import ManagedRoom, OutboxMessage, utcnow
+from council.roster import Roster
+from council.store import Store
+
+log = logging.getLogger(__name__)
+
+KIND = "sitting"
+SHORT = {"plenary": "Сесія", "commission": "Комісія", "executive": "Виконком"}
+
+
+def room_key(sitting_id: int) -> str:
+    return f"sitting:{sitting_id}"
+
+
+def sitting_spec(sitting: domain.Sitting, roster: Roster, server_name: str, tz: ZoneInfo) -> RoomSpec:
+    people = {p.id: p.mxid(server_name) for p in (*roster.deputies, *roster.secretariat)}
+    staff = frozenset(s.mxid(server_name) for s in roster.secretariat)
+    members = frozenset(people[i] for i in domain.member_ids(roster, sitting.kind, sitting.body)
+                        if i in people)
+    starts = agenda.when(sitting.starts_at, tz)
+    number = f" № {sitting.number}" if sitting.number else ""
+    name = f"{SHORT.get(sitting.kind, 'Засідання')}{number} · {starts[:10]} · {sitting.title}"[:250]
+    topic = (f"{agenda.sitting_heading(sitting.kind, sitting.title, sitting.number)} — {starts}, "
+             f"{sitting.place}. Порядок денний закріплено; проєкти рішень — файлами. Кімната не "
+             f"шифрується: бот читає файли й голоси / Not encrypted: the bot reads files and votes.")
+    return RoomSpec(key=room_key(sitting.id), kind=KIND, ref=str(sitting.id), name=name,
+                    topic=topic, members=members, staff=staff & members, **sitting_power_overrides())
+
+
+class SittingRooms:
+    """The worker (`run`) and the m.file handler (`__call__`, a TransactionServer handler)."""
+
+    event_types = frozenset({"m.room.message"})  # the transaction server skips anything else
+
+    def __init__(self, hs: Homeserver, store: Store, blobs: BlobStore,
+                 context: Callable[[], domain.Context], *,
+                 alias_prefix: str, room_version: str, resync_interval: float = 30.0,
+                 on_change: Callable[[], None] = lambda: None, poll: float = 2.0) -> None:
+        self.hs = hs
+        self.store = store
+        self.blobs = blobs
+        self.context = context
+        self.alias_prefix = alias_prefix
+        self.room_version = room_version
+        self.resync_interval = resync_interval
+        self.on_change = on_change
+        self.poll = poll
+        self._wake = asyncio.Event()
+        self._media_wake = asyncio.Event()
+        self.rooms_created = 0
+
+    def poke(self) -> None:
+        self._wake.set()
+        self._media_wake.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_resync = 0.0
+        while True:
+            if await self.create_missing():
+                self.on_change()
+            if loop.time() - last_resync >= self.resync_interval:
+                await self.resync_members()
+                last_resync = loop.time()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    async def create_missing(self) -> int:
+        """Create rooms for sittings that have none yet; the number created."""
+        async with self.store.session() as s:
+            have = set((await s.scalars(select(ManagedRoom.ref).where(ManagedRoom.kind == KIND))).all())
+            sittings = [x for x in await domain.list_sittings(s) if str(x.id) not in have]
+        if not sittings:
+            return 0
+        rooms = await registry.room_map(self.store)
+        if "sittings" not in rooms:
+            return 0  # the roster has not been applied yet
+        ctx = self.context()
+        specs = [sitting_spec(x, ctx.roster, self.hs.server_name, ctx.tz) for x in sittings]
+        await self.hs.gather(lambda spec=spec: self._ensure(spec, rooms["sittings"]) for spec in specs)
+        return len(specs)
+
+    async def _ensure(self, spec: RoomSpec, space_id: str) -> None:
+        alias = f"#{spec.alias_localpart(self.alias_prefix)}:{self.hs.server_name}"
+        room_id = await self.hs.resolve_alias(alias)
+        if room_id is None:
+            server = self.hs.server_name
+            initial = [{"type": ROOM_STATE, "state_key": "", "content": spec.room_state_content()},
+                       {"type": "m.space.parent", "state_key": space_id,
+                        "content": {"via": [server], "canonical": True}}]
+            initial += [{"type": t, "state_key": "", "content": c} for t, c in FIXED_STATE.items()]
+            room_id = str(await self.hs.bot.create_room(
+                alias_localpart=spec.alias_localpart(self.alias_prefix),
+                preset=RoomCreatePreset.PRIVATE, name=spec.name, topic=spec.topic,
+                invitees=[UserID(u) for u in sorted(spec.members)], initial_state=initial,
+                room_version=self.room_version,
+                power_level_override=spec.power_levels(self.hs.bot_mxid, self.room_version)))
+            self.rooms_created += 1
+            log.info("created sitting room %s (%s) with %d members", spec.key, room_id,
+                     len(spec.members))
+        # Linked before it is recorded: a crash in between re-links (idempotent PUT) next time.
+        await self.hs.send_state(space_id, SPACE_CHILD,
+                                 {"via": [self.hs.server_name], "order": f"s{int(spec.ref):08d}"},
+                                 state_key=room_id)
+        await registry.save_room(self.store, spec.key, spec.kind, spec.ref, room_id)
+
+    async def resync_members(self) -> None:
+        """Upcoming sittings' rooms follow the roster: new members invited, leavers removed."""
+        ctx = self.context()
+        since = utcnow() - timedelta(days=1)
+        async with self.store.session() as s:
+            upcoming = [x for x in await domain.list_sittings(s)
+                        if domain.local_day(x.starts_at, ctx.tz) >= since.date()]
+        rooms = await registry.rooms_by_kind(self.store, KIND)
+        council = set(await registry.known_accounts(self.store))
+        jobs = [(sitting_spec(x, ctx.roster, self.hs.server_name, ctx.tz), rooms[str(x.id)])
+                for x in upcoming if str(x.id) in rooms]
+        await self.hs.gather(lambda j=j: self._resync(*j, council) for j in jobs)
+
+    async def _resync(self, spec: RoomSpec, room_id: str, council: set[str]) -> None:
+        state = await self.hs.room_state(room_id)
+        invite, remove = membership_changes(spec.members, state, council, self.hs.bot_mxid)
+        for user in invite:
+            try:
+                await self.hs.bot.invite_user(RoomID(room_id), UserID(user), ensure_joined=False)
+            except MatrixRequestError as exc:
+                log.warning("%s: could not invite %s: %s", spec.key, user, exc.message)
+        for user in remove:
+            await self.hs.bot.kick_user(RoomID(room_id), UserID(user),
+                                        reason="Більше не в складі (ростер ради)")
+
+    # -- media ahead of delivery -------------------------------------------------------------
+
+    async def preupload(self) -> None:
+        """Worker: upload draft files before their turn comes. Delivery sends one message per
+        room at a time (order), so uploading inline would serialise every 1 MiB upload behind
+        the previous send; here they go ahead, `concurrency` at a time, and the same file bound
+        for the sitting and the commission room is uploaded once."""
+        while True:
+            worked = await self.preupload_once()
+            if not worked:
+                self._media_wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._media_wake.wait(), self.poll / 2)
+
+    async def preupload_once(self, limit: int = 16) -> int:
+        async with self.store.session() as s:
+            rows = (await s.execute(
+                select(OutboxMessage.id, OutboxMessage.media_sha256, OutboxMessage.media_name,
+                       OutboxMessage.media_type)
+                .where(OutboxMessage.status == "pending", OutboxMessage.attempts == 0,
+                       OutboxMessage.media_sha256.is_not(None), OutboxMessage.media_mxc.is_(None))
+                .order_by(OutboxMessage.id).limit(limit))).all()
+            shas = {r.media_sha256 for r in rows}
+            known = dict((await s.execute(
+                select(OutboxMessage.media_sha256, OutboxMessage.media_mxc)
+                .where(OutboxMessage.media_sha256.in_(shas), OutboxMessage.media_mxc.is_not(None))
+            )).all()) if shas else {}
+        first = {r.media_sha256: r for r in reversed(rows) if r.media_sha256 not in known}
+
+        async def upload(row: Any) -> None:
+            data = self.blobs.read(row.media_sha256)
+            known[row.media_sha256] = str(await self.hs.bot.upload_media(
+                data, mime_type=row.media_type or "application/octet-stream",
+                filename=row.media_name or "file", size=len(data)))
+
+        try:
+            await self.hs.gather(lambda r=r: upload(r) for r in first.values())
+        except (MatrixRequestError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("pre-upload failed (delivery will upload): %s", exc)
+        for row in rows:
+            if row.media_sha256 in known:
+                await outbox.save_media_mxc(self.store, row.id, known[row.media_sha256])
+        if rows:
+            self.on_change()
+        return len(rows)
+
+    # -- the file-drop handler ---------------------------------------------------------------
+
+    async def __call__(self, event: Event, session: AsyncSession) -> None:
+        if event.type != EventType.ROOM_MESSAGE or not isinstance(event, MessageEvent):
+            return
+        content = event.content
+        if getattr(content, "msgtype", None) != MessageType.FILE:
+            return
+        if event.sender == self.hs.bot_mxid or agenda.DRAFT_KEY in (content.serialize() or {}):
+            return
+        ref = await session.scalar(select(ManagedRoom.ref).where(ManagedRoom.room_id == event.room_id,
+                                                                 ManagedRoom.kind == KIND))
+        if ref is None:
+            return
+        ctx = self.context()
+        staff = {s.mxid(self.hs.server_name) for s in ctx.roster.secretariat}
+        if event.sender not in staff:
+            return  # deputies share files too; only the secretariat publishes drafts
+        await self._register(event, session, ctx, int(ref))
+
+    async def _register(self, event: MessageEvent, session: AsyncSession, ctx: domain.Context,
+                        sitting_id: int) -> None:
+        content = event.content
+        raw = content.serialize()
+        filename = raw.get("filename") or raw.get("body") or "draft"
+        caption = raw.get("body") if raw.get("filename") and raw.get("body") != raw.get("filename") \
+            else None
+        try:
+            size = int((raw.get("info") or {}).get("size") or 0)
+            if size > ctx.max_bytes:
+                raise domain.SittingError("KB_FILE_TOO_LARGE", "файл завеликий", "the file is too large")
+            if not raw.get("url"):
+                raise domain.SittingError("KB_ENCRYPTED", "зашифрований файл прочитати неможливо",
+                                          "an encrypted file cannot be read")
+            data = await self.hs.bot.download_media(ContentURI(raw["url"]))
+            file = domain.prepare_file(ctx, data, filename)
+            title = (caption or filename.rsplit(".", 1)[0]).strip()[:500] or "Проєкт рішення"
+            async with session.begin_nested():  # a refusal leaves nothing behind
+                number = await domain.next_number(session, sitting_id)
+                spec = domain.NewDraft(number=number, title=title if len(title) >= 3 else
+                                       f"Проєкт рішення {title}", initiator="Секретаріат")
+                await domain.add_draft(session, ctx, sitting_id, spec, file, source="matrix",
+                                       room_event_id=event.event_id)
+            text = (f"✅ Зареєстровано як проєкт рішення № {number} «{spec.title}» і додано до "
+                    f"порядку денного / Registered as draft No. {number} and added to the agenda")
+        except domain.SittingError as exc:
+            text = f"❌ Файл не зареєстровано: {exc.uk} / Not registered: {exc.en}"
+        except (MatrixRequestError, aiohttp.ClientError) as exc:
+            log.warning("cannot download %s: %s", raw.get("url"), exc)
+            text = ("❌ Не вдалося завантажити файл із сервера / Could not download the file from "
+                    "the homeserver")
+        await outbox.enqueue(session, f"reply:{event.event_id}", domain.room(sitting_id), "m.room.message",
+                             agenda.notice(text, thread_root=event.event_id))

@@ -1,0 +1,102 @@
+"""Helpers for the appeals tests: a real SMTP server (aiosmtpd), sample files, Matrix reads."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import aiohttp
+from aiosmtpd.controller import Controller
+from mautrix.api import Method, Path
+from sqlalchemy import func, select
+
+from council import appeals, mailqueue, registry
+from council.models import OutboxMessage
+from tests.conftest import free_port
+from tests.matrix_helpers import wait_for
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def docx() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<w:document/>")
+    return buf.getvalue()
+
+
+class Mailbox:
+    """A real SMTP server on a free port; keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def to(self, addr: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == addr]
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def mail_settings(box: Mailbox) -> dict[str, Any]:
+    return {"mail.host": "127.0.0.1", "mail.port": box.port, "mail.tls": "none",
+            "mail.from": "rada@example.org"}
+
+
+def appeal_fields(**over: Any) -> dict[str, Any]:
+    return {"name": "Литвин Ганна Степанівна", "residence": "с. Тестове, вул. Садова, 3",
+            "email": "hanna@example.org", "phone": "+380671234567", "subject": "Ремонт дороги",
+            "text": "Прошу відремонтувати дорогу на вулиці Садовій.", "consent": True,
+            "addressee_deputy": "bondar", **over}
+
+
+def form(fields: dict[str, Any], files: list[tuple[str, bytes, str]] = ()) -> aiohttp.FormData:
+    data = aiohttp.FormData()
+    for k, v in fields.items():
+        if v is None:
+            continue
+        data.add_field(k, "true" if v is True else str(v))
+    for name, content, ctype in files:
+        data.add_field("attachments", content, filename=name, content_type=ctype)
+    return data
+
+
+async def room_of(kabinet: Any, appeal_id: int, timeout: float = 60) -> str:
+    async def found() -> str | None:
+        return (await registry.room_map(kabinet.store)).get(f"appeal:{appeal_id}")
+    return await wait_for(found, timeout=timeout, what=f"the room of appeal {appeal_id}")
+
+
+async def appeal_id(kabinet: Any, number: str) -> int:
+    async with kabinet.store.session() as s:
+        return await s.scalar(select(appeals.Appeal.id).where(appeals.Appeal.number == number))
+
+
+async def timeline(kabinet: Any, room_id: str, limit: int = 100) -> list[dict]:
+    """The room's events, oldest first, read as the bot."""
+    resp = await kabinet.hs.request(Method.GET, Path.v3.rooms[room_id].messages,
+                                    query={"dir": "b", "limit": str(limit)})
+    return list(reversed(resp["chunk"]))
+
+
+async def counts(kabinet: Any) -> tuple[int, int, int, int]:
+    """Rows that a refused submission must not add: appeals, attachments, outbox, mail."""
+    async with kabinet.store.session() as s:
+        return (await s.scalar(select(func.count()).select_from(appeals.Appeal)),
+                await s.scalar(select(func.count()).select_from(appeals.AppealAttachment)),
+                await s.scalar(select(func.count()).select_from(OutboxMessage)),
+                await s.scalar(select(func.count()).select_from(mailqueue.MailJob)))

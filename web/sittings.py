@@ -1,0 +1,326 @@
+"""Sittings on the web: public pages, draft downloads from the store, the iCalendar feed, and
+the JSON API (reads are public; creating sittings and adding drafts takes the staff token)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, web
+from icalendar import Calendar, Event
+from pydantic import ValidationError
+
+from council import sittings as domain
+from council.agenda import KIND_NAMES, sitting_heading, when
+from council.models import utcnow
+from council.store import Store
+from web import openapi
+from web.app import SITE, render
+from web.errors import json_error
+
+SITTING_LENGTH = timedelta(hours=3)  # calendar entries: sittings have no fixed end
+
+
+@dataclass
+class Deps:
+    store: Store
+    context: Callable[[], domain.Context]
+    staff_token: str | None
+    on_change: Callable[[], None] = lambda: None
+
+
+DEPS: web.AppKey[Deps] = web.AppKey("sittings_deps", Deps)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+def _download(sitting_id: int, item_id: int, version: int) -> str:
+    return f"/sittings/{sitting_id}/drafts/{item_id}/{version}"
+
+
+def _sitting_json(s: domain.Sitting, ctx: domain.Context) -> dict[str, Any]:
+    return {"id": s.id, "kind": s.kind, "body": s.body, "number": s.number, "title": s.title,
+            "starts_at": _aware(s.starts_at).astimezone(ctx.tz).isoformat(), "place": s.place,
+            "announced_at": _aware(s.announced_at).isoformat(), "url": f"/sittings/{s.id}"}
+
+
+def _view_json(v: domain.SittingView, ctx: domain.Context) -> dict[str, Any]:
+    def warn(ws: list) -> list[dict[str, str]]:
+        return [{"rule": w.rule, "message": w.text} for w in ws]
+
+    out = _sitting_json(v.sitting, ctx)
+    out["warnings"] = warn(v.warnings)
+    out["items"] = [{
+        "id": i.id, "number": i.number, "title": i.title, "initiator": i.initiator,
+        "commission": i.commission, "status": i.status, "position": i.position,
+        "warnings": warn(v.item_warnings.get(i.id, [])),
+        "versions": [{"version": x.version, "filename": x.filename, "mimetype": x.mimetype,
+                      "size": x.size, "pages": x.pages, "sha256": x.sha256,
+                      "published_at": _aware(x.published_at).isoformat(),
+                      "download": _download(v.sitting.id, i.id, x.version)} for x in vs],
+    } for i, vs in v.items]
+    out["paper"] = {"pages": v.paper.pages, "recipients": v.paper.recipients,
+                    "copies": v.paper.copies, "sheets": v.paper.sheets}
+    return out
+
+
+def _sitting_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+
+
+def _error(exc: domain.SittingError) -> web.Response:
+    return json_error(exc.status, exc.code, f"{exc.uk} / {exc.en}",
+                      **({"fields": {exc.field: exc.en}} if exc.field else {}))
+
+
+def _invalid(exc: ValidationError) -> web.Response:
+    fields = {".".join(map(str, e["loc"])) or "body": e["msg"] for e in exc.errors()}
+    return json_error(422, "KB_INVALID", "Неправильні дані / Invalid input", fields=fields)
+
+
+def _staff(request: web.Request) -> web.Response | None:
+    """None if the request carries the staff token, else the error to answer with."""
+    token = request.app[DEPS].staff_token
+    given = request.headers.get("Authorization", "")
+    if token is None:
+        return json_error(403, "KB_STAFF_API_DISABLED", "staff_api_token is not configured")
+    if not given.startswith("Bearer ") or not hmac.compare_digest(
+            given.removeprefix("Bearer ").encode(), token.encode()):
+        return json_error(401, "KB_UNAUTHORIZED", "Потрібен токен секретаріату / Staff token required")
+    return None
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+async def sittings_page(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    ctx = deps.context()
+    async with deps.store.session() as s:
+        all_ = await domain.list_sittings(s)
+    now = utcnow() - SITTING_LENGTH
+    rows = [(x, sitting_heading(x.kind, x.title, x.number), when(_aware(x.starts_at), ctx.tz))
+            for x in all_]
+    upcoming = [r for r in rows if _aware(r[0].starts_at) >= now]
+    past = [r for r in reversed(rows) if _aware(r[0].starts_at) < now]
+    return render(request, "sittings.html", {"upcoming": upcoming, "past": past})
+
+
+async def sitting_page(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    ctx = deps.context()
+    try:
+        async with deps.store.session() as s:
+            v = await domain.view(s, ctx, _sitting_id(request))
+    except domain.SittingError:
+        raise web.HTTPNotFound() from None
+    commissions = {c.id: c.name for c in ctx.roster.commissions}
+    heading = sitting_heading(v.sitting.kind, v.sitting.title, v.sitting.number)
+    return render(request, "sitting.html", {
+        "v": v, "heading": heading, "starts": when(_aware(v.sitting.starts_at), ctx.tz),
+        "commissions": commissions, "download": _download,
+        "day": lambda moment: when(_aware(moment), ctx.tz)[:10],
+        "kind_en": KIND_NAMES.get(v.sitting.kind, KIND_NAMES["plenary"])[1]})
+
+
+async def draft_download(request: web.Request) -> web.StreamResponse:
+    deps = request.app[DEPS]
+    try:
+        ids = [int(request.match_info[k]) for k in ("id", "item", "version")]
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    async with deps.store.session() as s:
+        row = await domain.version_file(s, *ids)
+    if row is None:
+        raise web.HTTPNotFound()
+    blobs = deps.context().blobs
+    ascii_name = row.filename.encode("ascii", "replace").decode().replace("?", "_")
+    return web.FileResponse(blobs.path(row.sha256), headers={
+        "Content-Type": row.mimetype,
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+                               f"filename*=UTF-8''{quote(row.filename)}",
+        "Cache-Control": "public, max-age=86400, immutable"})
+
+
+async def calendar_ics(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    ctx = deps.context()
+    site = request.app[SITE]
+    async with deps.store.session() as s:
+        all_ = await domain.list_sittings(s)
+    cal = Calendar()
+    cal.add("prodid", "-//Kabinet//Sittings//UK")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", f"Засідання — {site.council_name}")
+    cal.add("x-wr-timezone", str(ctx.tz))
+    base = f"{request.scheme}://{request.host}"
+    for x in all_:
+        ev = Event()
+        ev.add("uid", f"sitting-{x.id}@{site.server_name}")
+        ev.add("summary", sitting_heading(x.kind, x.title, x.number))
+        ev.add("dtstart", _aware(x.starts_at))
+        ev.add("dtend", _aware(x.starts_at) + SITTING_LENGTH)
+        ev.add("dtstamp", _aware(x.announced_at))
+        ev.add("location", x.place)
+        ev.add("url", f"{base}/sittings/{x.id}")
+        ev.add("description", f"Порядок денний і проєкти рішень / Agenda and drafts: "
+                              f"{base}/sittings/{x.id}")
+        cal.add_component(ev)
+    return web.Response(body=cal.to_ical(), content_type="text/calendar", charset="utf-8",
+                        headers={"Content-Disposition": 'inline; filename="calendar.ics"'})
+
+
+# -- JSON API --------------------------------------------------------------------------------
+
+async def api_list(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    ctx = deps.context()
+    async with deps.store.session() as s:
+        return web.json_response({"sittings": [_sitting_json(x, ctx)
+                                               for x in await domain.list_sittings(s)]})
+
+
+async def api_get(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    ctx = deps.context()
+    try:
+        async with deps.store.session() as s:
+            return web.json_response(_view_json(await domain.view(s, ctx, _sitting_id(request)), ctx))
+    except domain.SittingError as exc:
+        return _error(exc)
+
+
+async def api_create(request: web.Request) -> web.Response:
+    if (denied := _staff(request)) is not None:
+        return denied
+    deps = request.app[DEPS]
+    ctx = deps.context()
+    try:
+        data = await request.json()
+        if not isinstance(data, dict):
+            raise ValueError
+    except (ValueError, json.JSONDecodeError):
+        return json_error(400, "KB_BAD_JSON", "Тіло має бути об'єктом JSON / Body must be a JSON object")
+    starts = data.get("starts_at")
+    if isinstance(starts, str):  # a local time without an offset is the council's local time
+        try:
+            parsed = datetime.fromisoformat(starts)
+            if parsed.tzinfo is None:
+                data["starts_at"] = parsed.replace(tzinfo=ctx.tz).isoformat()
+        except ValueError:
+            pass  # pydantic names the field
+    try:
+        spec = domain.NewSitting.model_validate(data)
+        async with deps.store.session() as s:
+            sitting, created = await domain.create_sitting(s, ctx, spec)
+            body = _sitting_json(sitting, ctx)
+    except ValidationError as exc:
+        return _invalid(exc)
+    except domain.SittingError as exc:
+        return _error(exc)
+    deps.on_change()
+    return web.json_response(body, status=201 if created else 200)
+
+
+async def _read_form(request: web.Request, limit: int) -> tuple[dict[str, str], tuple[str, bytes] | None]:
+    """Multipart fields and the one file, reading no more than `limit` bytes of it."""
+    fields: dict[str, str] = {}
+    upload: tuple[str, bytes] | None = None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "file":
+            chunks, size = [], 0
+            while chunk := await part.read_chunk(256 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise domain.SittingError(
+                        "KB_FILE_TOO_LARGE", f"файл більший за {limit // (1024 * 1024)} МіБ",
+                        f"the file exceeds {limit // (1024 * 1024)} MiB", "file", 413)
+                chunks.append(chunk)
+            upload = (part.filename or "draft", b"".join(chunks))
+        elif part.name:
+            fields[part.name] = (await part.text())[:2000]
+    return fields, upload
+
+
+async def api_add_draft(request: web.Request) -> web.Response:
+    if (denied := _staff(request)) is not None:
+        return denied
+    deps = request.app[DEPS]
+    ctx = deps.context()
+    sitting_id = _sitting_id(request)
+    if not request.content_type.startswith("multipart/"):
+        return json_error(415, "KB_MULTIPART_REQUIRED", "Потрібен multipart/form-data / "
+                          "multipart/form-data required")
+    try:
+        fields, upload = await _read_form(request, ctx.max_bytes)
+        if upload is None:
+            raise domain.SittingError("KB_NO_FILE", "немає файлу", "no file part", "file")
+        spec = domain.NewDraft.model_validate({k: v for k, v in fields.items()
+                                               if k in domain.NewDraft.model_fields and v != ""})
+        file = domain.prepare_file(ctx, upload[1], upload[0])
+        async with deps.store.session() as s:
+            item = await domain.add_draft(s, ctx, sitting_id, spec, file, source="api")
+            body = {"id": item.id, "number": item.number, "title": item.title, "version": 1,
+                    "sitting": sitting_id, "download": _download(sitting_id, item.id, 1)}
+    except ValidationError as exc:
+        return _invalid(exc)
+    except domain.SittingError as exc:
+        return _error(exc)
+    deps.on_change()
+    return web.json_response(body, status=201)
+
+
+ERR = {"$ref": "#/components/schemas/Error"}
+_err = {"description": "error", "content": {"application/json": {"schema": ERR}}}
+PATHS = {
+    "/api/v1/sittings": {
+        "get": {"summary": "All sittings", "responses": {"200": {"description": "the list"}}},
+        "post": {
+            "summary": "Create a sitting (staff)", "security": [{"staffToken": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/NewSitting"}}}},
+            "responses": {"201": {"description": "created"}, "200": {"description":
+                          "already created with this external_key"}, "401": _err, "404": _err,
+                          "422": _err}}},
+    "/api/v1/sittings/{id}": {"get": {
+        "summary": "A sitting with its agenda, draft versions, law warnings and paper saved",
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "the sitting"}, "404": _err}}},
+    "/api/v1/sittings/{id}/drafts": {"post": {
+        "summary": "Add an agenda item with its draft decision (staff; PDF, DOCX or ODT)",
+        "security": [{"staffToken": []}],
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["number", "title", "initiator", "file"],
+            "properties": {"number": {"type": "string"}, "title": {"type": "string"},
+                           "initiator": {"type": "string"}, "commission": {"type": "string"},
+                           "file": {"type": "string", "format": "binary"}}}}}},
+        "responses": {"201": {"description": "published"}, "401": _err, "404": _err, "409": _err,
+                      "413": _err, "415": _err, "422": _err}}},
+}
+
+
+def setup(app: web.Application, deps: Deps) -> None:
+    app[DEPS] = deps
+    app.router.add_get("/sittings", sittings_page, name="sittings")
+    app.router.add_get("/sittings/{id}", sitting_page, name="sitting")
+    app.router.add_get("/sittings/{id}/drafts/{item}/{version}", draft_download)
+    app.router.add_get("/calendar.ics", calendar_ics, name="calendar")
+    app.router.add_get("/api/v1/sittings", api_list)
+    app.router.add_post("/api/v1/sittings", api_create)
+    app.router.add_get("/api/v1/sittings/{id}", api_get)
+    app.router.add_post("/api/v1/sittings/{id}/drafts", api_add_draft)
+    schema = domain.NewSitting.model_json_schema(ref_template="#/components/schemas/{model}")
+    openapi.register(app, PATHS, {"NewSitting": schema})
