@@ -7,8 +7,9 @@ benchmarks can check that an unchanged roster writes nothing.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -56,9 +57,13 @@ class Homeserver:
         store = _MemoryASStateStore()
         # The bot is registered by the homeserver with the registration; never POST /register.
         await store.registered(self.bot_mxid)
+        # mautrix logs whole request bodies at DEBUG; those carry citizens' names and appeal
+        # texts, which must never reach a log. The floor is INFO whatever log_level says.
+        mautrix_log = logging.getLogger("kabinet.mautrix")
+        mautrix_log.setLevel(max(mautrix_log.getEffectiveLevel(), logging.INFO))
         self._api = AppServiceAPI(
             base_url=self.url, bot_mxid=self.bot_mxid, token=self.as_token,
-            log=logging.getLogger("kabinet.mautrix"), state_store=store,
+            log=mautrix_log, state_store=store,
             client_session=self._session, default_retry_count=0,
         )
         self._intent = self._api.bot_intent()
@@ -85,11 +90,16 @@ class Homeserver:
         """An intent masquerading as one of our ghost users (citizens)."""
         return self.bot.user(UserID(mxid))
 
-    async def limited(self, coro: Awaitable[T]) -> T:
-        async with self._limit:
-            return await coro
+    async def limited(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            async with self._limit:
+                return await coro
+        finally:
+            # Cancelled while waiting for a slot: the job never started; close it quietly.
+            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                coro.close()
 
-    async def gather(self, jobs: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
+    async def gather(self, jobs: Iterable[Callable[[], Coroutine[Any, Any, T]]]) -> list[T]:
         """Run jobs with at most `concurrency` requests in flight."""
         return await asyncio.gather(*(self.limited(job()) for job in jobs))
 

@@ -15,7 +15,6 @@ Room names and topics carry the number, status and deadline only; log lines carr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import date
@@ -35,11 +34,12 @@ from council.appeals import Appeal
 from council.models import ManagedRoom
 from council.roster import Roster
 from council.store import Store
+from council.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-class AppealRooms:
+class AppealRooms(Worker):
     def __init__(self, hs: Homeserver, store: Store, ctx: appeals.Context, roster: Callable[[], Roster],
                  *, alias_prefix: str = "kabinet_", room_version: str = "12",
                  on_ready: Callable[[], None] = lambda: None, idle: float = 1.0) -> None:
@@ -50,27 +50,10 @@ class AppealRooms:
         self.alias_prefix = alias_prefix
         self.room_version = room_version
         self.on_ready = on_ready
-        self.idle = idle
+        super().__init__(idle)
         self.created = 0
-        self._wake = asyncio.Event()
 
-    def poke(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            worked = False
-            try:
-                worked = await self.once()
-            except Exception:
-                log.exception("appeal rooms round failed; retrying")
-                await asyncio.sleep(self.idle)
-            if not worked:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.idle)
-
-    async def once(self) -> bool:
+    async def round(self) -> bool:
         """One round: rooms for new appeals, then membership changes. True if any work."""
         async with self.store.session() as s:
             new = list(await s.scalars(select(Appeal.id).where(Appeal.room_ready.is_(False))

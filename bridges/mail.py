@@ -6,8 +6,6 @@ blocks or loses an appeal. Log lines name the job id, never the address or the c
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -17,35 +15,20 @@ import aiosmtplib
 
 from council import mailqueue
 from council.store import Store
+from council.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-class MailSender:
+class MailSender(Worker):
     def __init__(self, store: Store, settings: Callable[[], object], *, idle: float = 5.0) -> None:
         # `settings()` returns the current mail section, so a changed config is seen at once.
         self.store = store
         self.settings = settings
-        self.idle = idle
+        super().__init__(idle)
         self.sent = 0
-        self._wake = asyncio.Event()
 
-    def poke(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            worked = False
-            try:
-                worked = await self.send_once()
-            except Exception:
-                log.exception("mail round failed")
-            if not worked:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.idle)
-
-    async def send_once(self) -> bool:
+    async def round(self) -> bool:
         cfg = self.settings()
         if getattr(cfg, "host", None) is None:
             return False  # no server configured: keep the queue

@@ -83,9 +83,10 @@ class Pending:
         return txn_id_for(self.key)
 
 
-async def due(store: Store, limit: int = 50, now: datetime | None = None) -> list[Pending]:
-    """Pending messages, oldest first, skipping rooms whose earlier message is still waiting
-    (order within a room is kept)."""
+async def due(store: Store, limit: int = 50, now: datetime | None = None, per_room: int = 1
+              ) -> list[Pending]:
+    """Pending messages, oldest first: per room, the first `per_room` of its queue, and none
+    at all while the room's first message is waiting (order within a room is kept)."""
     now = now or utcnow()
     async with store.session() as s:
         rows = (await s.scalars(
@@ -94,13 +95,14 @@ async def due(store: Store, limit: int = 50, now: datetime | None = None) -> lis
         )).all()
     out: list[Pending] = []
     blocked: set[str] = set()
+    taken: dict[str, int] = {}
     for r in rows:
         if r.room_id in blocked:
             continue
-        if _aware(r.next_attempt_at) > now:
+        if _aware(r.next_attempt_at) > now or taken.get(r.room_id, 0) >= per_room:
             blocked.add(r.room_id)
             continue
-        blocked.add(r.room_id)  # one message per room per round keeps room order
+        taken[r.room_id] = taken.get(r.room_id, 0) + 1
         media = Media(r.media_sha256, r.media_name or "file", r.media_type or
                       "application/octet-stream") if r.media_sha256 else None
         out.append(Pending(r.id, r.key, r.room_id, r.event_type, r.state_key, r.content,

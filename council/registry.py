@@ -16,6 +16,11 @@ async def room_map(store: Store) -> dict[str, str]:
         return dict(rows.all())
 
 
+async def room_id(store: Store, key: str) -> str | None:
+    async with store.session() as s:
+        return await s.scalar(select(ManagedRoom.room_id).where(ManagedRoom.key == key))
+
+
 async def rooms_by_kind(store: Store, kind: str) -> dict[str, str]:
     """ref -> room id for every managed room of one kind."""
     async with store.session() as s:

@@ -80,8 +80,10 @@ class Kabinet:
                              concurrency=s.appservice.concurrency)
         self.blobs = BlobStore(s.data_dir / "files")
         self.delivery = Delivery(self.hs, self.store, self.blobs)
-        self.transactions = TransactionServer(self.store, self.registration.hs_token,
-                                              on_handled=self.delivery.poke)
+        ghosts = f"@{s.appservice.ghost_prefix}"
+        self.transactions = TransactionServer(
+            self.store, self.registration.hs_token, on_handled=self.delivery.poke,
+            own_users=lambda mxid: mxid == self.hs.bot_mxid or mxid.startswith(ghosts))
         self.commands = Commands(self.hs.bot_mxid, s.appservice.ghost_prefix)
         self.transactions.handlers.append(self.commands)
         self.workers.append(self.prune_inbox)

@@ -12,6 +12,7 @@ import pytest
 from nio import AsyncClient, LoginResponse
 
 from council.roster import Roster, load_roster
+from council.store import Store
 from kabinet.config import Settings, load_settings
 from kabinet.wiring import Kabinet, Running, start
 from tests.matrix_helpers import settle
@@ -123,3 +124,12 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         admin = await asyncpg.connect(PG_ADMIN_URL)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    """A migrated store on each back end."""
+    s = Store(db_url)
+    await s.migrate()
+    yield s
+    await s.close()

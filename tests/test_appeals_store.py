@@ -25,14 +25,6 @@ def sample(**over) -> NewAppeal:
     return NewAppeal(**{**base, **over})
 
 
-@pytest.fixture
-async def store(db_url: str):
-    s = Store(db_url)
-    await s.migrate()
-    yield s
-    await s.close()
-
-
 async def _register(store: Store, new: NewAppeal, today: date | None = None):
     async with store.session() as s:
         return await appeals.register(s, CTX, new, today)

@@ -29,14 +29,6 @@ NOW = datetime(2026, 12, 1, 9, 0, tzinfo=KYIV)
 
 
 @pytest.fixture
-async def store(db_url: str):
-    s = Store(db_url)
-    await s.migrate()
-    yield s
-    await s.close()
-
-
-@pytest.fixture
 def ctx(tmp_path: Path) -> domain.Context:
     return domain.Context(load_roster(DEMO_ROSTER), BlobStore(tmp_path / "files"), holidays.load(),
                           KYIV, 1024 * 1024)

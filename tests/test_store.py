@@ -12,14 +12,6 @@ from council.models import CouncilAccount, OutboxMessage, utcnow
 from council.store import Store
 
 
-@pytest.fixture
-async def store(db_url: str):
-    s = Store(db_url)
-    await s.migrate()
-    yield s
-    await s.close()
-
-
 async def test_migrations_create_every_table_and_can_run_twice(store: Store):
     await store.migrate()  # already at head: a no-op, not an error
     async with store.engine.connect() as conn:
@@ -119,3 +111,12 @@ async def test_old_handled_ids_are_pruned_and_recent_ones_kept(store: Store):
     async with store.session() as s:
         assert await inbox.claim_event(s, "$old", "!r:x", "m.room.message")  # forgotten
         assert not await inbox.claim_event(s, "$new", "!r:x", "m.room.message")  # kept
+
+
+async def test_a_round_takes_a_run_of_messages_per_room_in_order(store: Store):
+    async with store.session() as s:
+        for n in range(5):
+            await outbox.enqueue(s, f"a{n}", "!a:x", "m.room.message", {})
+        await outbox.enqueue(s, "b0", "!b:x", "m.room.message", {})
+    batch = await outbox.due(store, per_room=3)
+    assert [m.key for m in batch] == ["a0", "a1", "a2", "b0"]

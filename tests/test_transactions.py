@@ -128,3 +128,14 @@ async def test_events_no_feature_acts_on_are_acknowledged_without_being_stored(s
     assert settled.kabinet.transactions.events_handled == handled_before
     async with settled.kabinet.store.session() as s:  # not claimed: nothing written for it
         assert await inbox.claim_event(s, member["event_id"], room, "m.room.member")
+
+
+async def test_our_own_messages_coming_back_are_not_stored(settled):
+    room = await lounge_id(settled)
+    echo = ping_event(room, settled.kabinet.hs.bot_mxid)
+    ghost = ping_event(room, "@kabinet_citizen_1:localhost")
+    handled_before = settled.kabinet.transactions.events_handled
+    assert (await put_txn(settled, f"echo-{uuid.uuid4().hex}", [echo, ghost])).status == 200
+    assert settled.kabinet.transactions.events_handled == handled_before
+    async with settled.kabinet.store.session() as s:
+        assert await inbox.claim_event(s, echo["event_id"], room, "m.room.message")

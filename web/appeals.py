@@ -320,22 +320,30 @@ def _quote(name: str) -> str:
 
 # -- JSON API --------------------------------------------------------------------------------
 
-async def api_submit(request: web.Request) -> web.Response:
-    cfg = request.app[APPEALS]
+async def _api_read(request: web.Request, cfg: Any) -> Any:
+    """The rate limit, then the body (JSON or multipart) as a submission, or the JSON error
+    (429, 413, 415, 400) to answer with; nothing is stored before this passes."""
     wait = _limited(cfg, request)
     if wait:
-        resp = json_error(429, "KB_RATE_LIMITED", "Too many submissions from this address",
+        resp = json_error(429, "KB_RATE_LIMITED", "Too many requests from this address",
                           retry_after=round(wait, 1))
         resp.headers["Retry-After"] = cfg.limiter.retry_after(wait)
         return resp
     try:
-        sub = await _read(request, cfg)
+        return await _read(request, cfg)
     except TooLarge:
         return json_error(413, "KB_TOO_LARGE", _limits_message(cfg))
     except WrongType:
         return json_error(415, "KB_UNSUPPORTED_MEDIA_TYPE", WRONG_TYPE)
     except _Bad:
         return json_error(400, "KB_BAD_REQUEST", "Send JSON or multipart/form-data")
+
+
+async def api_submit(request: web.Request) -> web.Response:
+    cfg = request.app[APPEALS]
+    sub = await _api_read(request, cfg)
+    if isinstance(sub, web.Response):
+        return sub
     checked = check_appeal(sub.fields, request.app[ROSTER])
     if checked.errors:
         if checked.anonymous:
@@ -372,19 +380,9 @@ async def api_status(request: web.Request) -> web.Response:
 
 async def api_follow_up(request: web.Request) -> web.Response:
     cfg = request.app[APPEALS]
-    wait = _limited(cfg, request)
-    if wait:
-        resp = json_error(429, "KB_RATE_LIMITED", "Too many requests from this address")
-        resp.headers["Retry-After"] = cfg.limiter.retry_after(wait)
-        return resp
-    try:
-        sub = await _read(request, cfg)
-    except TooLarge:
-        return json_error(413, "KB_TOO_LARGE", _limits_message(cfg))
-    except WrongType:
-        return json_error(415, "KB_UNSUPPORTED_MEDIA_TYPE", WRONG_TYPE)
-    except _Bad:
-        return json_error(400, "KB_BAD_REQUEST", "Send JSON or multipart/form-data")
+    sub = await _api_read(request, cfg)
+    if isinstance(sub, web.Response):
+        return sub
     result = await _follow_up(cfg, request.match_info["token"], sub)
     if result is not None:
         code = {404: "KB_NOT_FOUND", 409: "KB_APPEAL_CLOSED"}.get(result[0], "KB_INVALID_MESSAGE")
