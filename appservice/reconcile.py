@@ -9,7 +9,7 @@ again, so a room is never created twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +131,23 @@ def membership_changes(
     return invite, remove
 
 
+async def create_room(hs: Homeserver, spec: RoomSpec, alias_prefix: str, room_version: str,
+                      extra_state: Sequence[dict[str, Any]] = ()) -> str:
+    """One createRoom for a managed room: its alias (which makes creation idempotent), the
+    invites, `ua.kabinet.room`, the fixed join/history/guest rules and the power levels."""
+    initial = [{"type": ROOM_STATE, "state_key": "", "content": spec.room_state_content()}]
+    initial += [{"type": t, "state_key": "", "content": c} for t, c in FIXED_STATE.items()]
+    room_id = await hs.bot.create_room(
+        alias_localpart=spec.alias_localpart(alias_prefix),
+        preset=RoomCreatePreset.PRIVATE, name=spec.name, topic=spec.topic,
+        invitees=[UserID(u) for u in sorted(spec.members)], initial_state=[*initial, *extra_state],
+        room_version=room_version,
+        creation_content={"type": "m.space"} if spec.space else None,
+        power_level_override=spec.power_levels(hs.bot_mxid, room_version),
+    )
+    return str(room_id)
+
+
 def _contains(actual: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
     """Does the actual content hold what we want? Extra keys the homeserver adds (such as the
     `m.topic` block of a topic set at creation) are not a difference."""
@@ -239,24 +256,15 @@ class Reconciler:
             report.note(f"{key}: removed {user}")
 
     async def _create(self, spec: RoomSpec, room_ids: dict[str, str], report: Report) -> str:
-        initial = [{"type": ROOM_STATE, "state_key": "", "content": spec.room_state_content()}]
-        initial += [{"type": t, "state_key": "", "content": c} for t, c in FIXED_STATE.items()]
-        initial += [{"type": SPACE_CHILD, "state_key": room_ids[c],
+        children = [{"type": SPACE_CHILD, "state_key": room_ids[c],
                      "content": _child_content(i, self.hs.server_name)}
                     for i, c in enumerate(spec.children)]
-        room_id = await self.hs.bot.create_room(
-            alias_localpart=spec.alias_localpart(self.alias_prefix),
-            preset=RoomCreatePreset.PRIVATE, name=spec.name, topic=spec.topic,
-            invitees=[UserID(u) for u in sorted(spec.members)], initial_state=initial,
-            room_version=self.room_version,
-            creation_content={"type": "m.space"} if spec.space else None,
-            power_level_override=spec.power_levels(self.hs.bot_mxid, self.room_version),
-        )
+        room_id = await create_room(self.hs, spec, self.alias_prefix, self.room_version, children)
         report.rooms_created += 1
         report.invites += len(spec.members)
         report.note(f"created {'space' if spec.space else 'room'} {spec.key} «{spec.name}» "
                     f"with {len(spec.members)} members")
-        return str(room_id)
+        return room_id
 
     async def _retire(self, key: str, room_id: str, council: set[str], report: Report) -> None:
         """A roster room that is no longer wanted: council members leave, history stays."""

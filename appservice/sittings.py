@@ -25,16 +25,15 @@ from mautrix.types import (
     EventType,
     MessageEvent,
     MessageType,
-    RoomCreatePreset,
     RoomID,
     UserID,
 )
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from appservice.desired import ROOM_STATE, SPACE_CHILD, RoomSpec, sitting_power_overrides
+from appservice.desired import SPACE_CHILD, RoomSpec, sitting_power_overrides
 from appservice.matrix import Homeserver
-from appservice.reconcile import FIXED_STATE, membership_changes
+from appservice.reconcile import create_room, membership_changes
 from council import agenda, outbox, registry
 from council import sittings as domain
 from council.blobs import BlobStore
@@ -125,17 +124,10 @@ class SittingRooms:
         alias = f"#{spec.alias_localpart(self.alias_prefix)}:{self.hs.server_name}"
         room_id = await self.hs.resolve_alias(alias)
         if room_id is None:
-            server = self.hs.server_name
-            initial = [{"type": ROOM_STATE, "state_key": "", "content": spec.room_state_content()},
-                       {"type": "m.space.parent", "state_key": space_id,
-                        "content": {"via": [server], "canonical": True}}]
-            initial += [{"type": t, "state_key": "", "content": c} for t, c in FIXED_STATE.items()]
-            room_id = str(await self.hs.bot.create_room(
-                alias_localpart=spec.alias_localpart(self.alias_prefix),
-                preset=RoomCreatePreset.PRIVATE, name=spec.name, topic=spec.topic,
-                invitees=[UserID(u) for u in sorted(spec.members)], initial_state=initial,
-                room_version=self.room_version,
-                power_level_override=spec.power_levels(self.hs.bot_mxid, self.room_version)))
+            parent = {"type": "m.space.parent", "state_key": space_id,
+                      "content": {"via": [self.hs.server_name], "canonical": True}}
+            room_id = await create_room(self.hs, spec, self.alias_prefix, self.room_version,
+                                        [parent])
             self.rooms_created += 1
             log.info("created sitting room %s (%s) with %d members", spec.key, room_id,
                      len(spec.members))
