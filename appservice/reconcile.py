@@ -131,6 +131,24 @@ def membership_changes(
     return invite, remove
 
 
+async def apply_membership(hs: Homeserver, room_id: str, invite: list[str], remove: list[str]
+                           ) -> tuple[list[str], list[str], list[str]]:
+    """Invite and remove as computed by membership_changes: (invited, removed, problems).
+    An invite the homeserver refuses is a problem to report, not a reason to stop."""
+    invited, problems = [], []
+    for user in invite:
+        try:
+            await hs.bot.invite_user(RoomID(room_id), UserID(user), ensure_joined=False)
+        except MatrixRequestError as exc:
+            problems.append(f"could not invite {user}: {exc.message}")
+            continue
+        invited.append(user)
+    for user in remove:
+        await hs.bot.kick_user(RoomID(room_id), UserID(user),
+                               reason="Більше не в складі (ростер ради)")
+    return invited, list(remove), problems
+
+
 async def create_room(hs: Homeserver, spec: RoomSpec, alias_prefix: str, room_version: str,
                       extra_state: Sequence[dict[str, Any]] = ()) -> str:
     """One createRoom for a managed room: its alias (which makes creation idempotent), the
@@ -241,18 +259,13 @@ class Reconciler:
 
     async def _members(self, key: str, room_id: str, invite: list[str], remove: list[str],
                        report: Report) -> None:
-        for user in invite:
-            try:
-                await self.hs.bot.invite_user(RoomID(room_id), UserID(user), ensure_joined=False)
-            except MatrixRequestError as exc:
-                report.problems.append(f"{key}: could not invite {user}: {exc.message}")
-                continue
-            report.invites += 1
+        invited, removed, problems = await apply_membership(self.hs, room_id, invite, remove)
+        report.problems += [f"{key}: {p}" for p in problems]
+        report.invites += len(invited)
+        report.removals += len(removed)
+        for user in invited:
             report.note(f"{key}: invited {user}")
-        for user in remove:
-            await self.hs.bot.kick_user(RoomID(room_id), UserID(user),
-                                        reason="Більше не в складі (ростер ради)")
-            report.removals += 1
+        for user in removed:
             report.note(f"{key}: removed {user}")
 
     async def _create(self, spec: RoomSpec, room_ids: dict[str, str], report: Report) -> str:

@@ -25,15 +25,13 @@ from mautrix.types import (
     EventType,
     MessageEvent,
     MessageType,
-    RoomID,
-    UserID,
 )
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from appservice.desired import SPACE_CHILD, RoomSpec, sitting_power_overrides
 from appservice.matrix import Homeserver
-from appservice.reconcile import create_room, membership_changes
+from appservice.reconcile import apply_membership, create_room, membership_changes
 from council import agenda, outbox, registry
 from council import sittings as domain
 from council.blobs import BlobStore
@@ -153,14 +151,9 @@ class SittingRooms:
     async def _resync(self, spec: RoomSpec, room_id: str, council: set[str]) -> None:
         state = await self.hs.room_state(room_id)
         invite, remove = membership_changes(spec.members, state, council, self.hs.bot_mxid)
-        for user in invite:
-            try:
-                await self.hs.bot.invite_user(RoomID(room_id), UserID(user), ensure_joined=False)
-            except MatrixRequestError as exc:
-                log.warning("%s: could not invite %s: %s", spec.key, user, exc.message)
-        for user in remove:
-            await self.hs.bot.kick_user(RoomID(room_id), UserID(user),
-                                        reason="Більше не в складі (ростер ради)")
+        _, _, problems = await apply_membership(self.hs, room_id, invite, remove)
+        for problem in problems:
+            log.warning("%s: %s", spec.key, problem)
 
     # -- media ahead of delivery -------------------------------------------------------------
 
