@@ -8,6 +8,7 @@ bot's answer confirmation become attachments of the answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -26,6 +27,7 @@ from council.roster import Roster
 
 KIND = frozenset({"appeal"})
 MAX_EXTEND_DAYS = 45
+DAYS = re.compile(r"[0-9]{1,3}")
 
 USAGE = {
     "answer": "!answer <текст> (!відповідь) — офіційна відповідь громадянину / the official answer",
@@ -73,15 +75,19 @@ class AppealCommands:
         return await appeal_for_room(call.session, call.event.room_id)
 
     async def _guarded(self, call: Invocation, usage: str, args_ok: bool) -> Appeal | None:
-        if not args_ok:
-            await call.reply(usage)
-            return None
+        """The appeal of the room, if the sender may act on it and the arguments are right.
+
+        Who may act is checked before the arguments are looked at: a stranger's input is never
+        parsed further than the command word."""
         appeal = await self._appeal(call)
         if appeal is None:
             await call.reply("Звернення для цієї кімнати не знайдено / No appeal for this room")
             return None
         if not self._may_handle(appeal, call.event.sender):
             await call.reply(NOT_ALLOWED)
+            return None
+        if not args_ok:
+            await call.reply(usage)
             return None
         return appeal
 
@@ -109,14 +115,12 @@ class AppealCommands:
         await call.reply(f"Статус звернення {appeal.number}: {word} / Status set to {word}")
 
     async def extend(self, call: Invocation) -> None:
-        days_text, _, reason = call.args.partition(" ")
-        ok = days_text.isdigit() and 0 < int(days_text) <= MAX_EXTEND_DAYS and bool(reason.strip())
-        appeal = await self._guarded(call, USAGE["extend"], ok)
-        if appeal is None:
+        days, reason = _days_and_reason(call.args)
+        appeal = await self._guarded(call, USAGE["extend"], days is not None and bool(reason))
+        if appeal is None or days is None:
             return
         try:
-            await appeals.extend(call.session, self.ctx, appeal, int(days_text), reason,
-                                 call.event.sender)
+            await appeals.extend(call.session, self.ctx, appeal, days, reason, call.event.sender)
         except AppealError as exc:
             await call.reply(str(exc))
             return
@@ -167,6 +171,16 @@ class AppealCommands:
             if text in (d.id, mxid, mxid.split(":")[0]):
                 return d.id
         return None
+
+
+def _days_and_reason(args: str) -> tuple[int | None, str]:
+    """`<days> <reason>`: days in ASCII digits, 1…45 (str.isdigit() also admits "²", which
+    int() refuses)."""
+    days_text, _, reason = args.strip().partition(" ")
+    if not DAYS.fullmatch(days_text):
+        return None, reason.strip()
+    days = int(days_text)
+    return (days if 0 < days <= MAX_EXTEND_DAYS else None), reason.strip()
 
 
 async def appeal_for_room(session: AsyncSession, room_id: str) -> Appeal | None:

@@ -1,9 +1,13 @@
-"""The appservice's HTTP side: transactions in, handled once each.
+"""The appservice's HTTP side: transactions in, each event handled once, none held by another.
 
 Built on mautrix's AppServiceServerMixin (routes, ping, user/alias queries, event
-types); Kabinet changes three things: the hs_token is compared in constant time and a
-wrong one is a 403 M_FORBIDDEN (spec), transaction and event ids are persisted (mautrix
-keeps them in memory), and a failure answers 500 so that the homeserver retries.
+types); Kabinet changes four things: the hs_token is compared in constant time and a
+wrong one is a 403 M_FORBIDDEN (spec); events are de-duplicated by their persisted ids,
+never by transaction id (the embedded Synapse numbers transactions from 1 again after a
+restart); an event whose handler fails is recorded and retried alone (council/inbox.py)
+while the transaction succeeds for the rest; and a transaction is accepted up to what the
+homeserver may legitimately send after an outage (100 events of up to 64 KiB, plus
+ephemeral ones), above the web site's own body limit.
 """
 
 from __future__ import annotations
@@ -11,15 +15,19 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 from mautrix.appservice.as_handler import AppServiceServerMixin
 from mautrix.types import Event, SerializerError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import inbox
+from council import inbox, outbox
 from council.store import Store
+from council.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,20 @@ log = logging.getLogger(__name__)
 # `event_types` (a frozenset); events of no declared type are skipped without a database
 # write — provisioning a council makes ~9,000 membership events nobody acts on.
 EventHandler = Callable[[Event, AsyncSession], Awaitable[None]]
+
+# 100 PDUs of at most 64 KiB each (the spec's event size limit) plus ephemeral events and
+# JSON overhead stay well below this; the web site's 2 MiB limit would refuse a legitimate
+# transaction, and a refused transaction is retried forever and stalls every room.
+MAX_TRANSACTION_BYTES = 32 * 1024 * 1024
+
+FAILED_FIRST = ("⚠️ Бот не зміг обробити це повідомлення через внутрішню помилку. Її записано; бот "
+                "спробує ще раз автоматично (до {n} спроб). Інші повідомлення це не затримує.\n"
+                "The bot could not handle this message because of an internal error. It has been "
+                "recorded and will be retried automatically (up to {n} attempts).")
+FAILED_PARKED = ("⛔ Бот так і не зміг обробити це повідомлення після {n} спроб; адміністратора "
+                 "повідомлено (/healthz). Спробуйте інакше або зверніться до секретаріату.\n"
+                 "The bot gave up on this message after {n} attempts; the administrator can see it "
+                 "in /healthz. Please try another way or ask the secretariat.")
 
 
 def _wanted(handler: EventHandler, event_type: str) -> bool:
@@ -85,26 +107,76 @@ class TransactionServer(AppServiceServerMixin):
 
     async def _http_handle_transaction(self, request: web.Request) -> web.Response:
         self._authorize(request)
-        txn_id = request.match_info["transaction_id"]
-        if await inbox.transaction_handled(self.store, txn_id):
-            return web.json_response({})
+        events = await self._read_events(request)
+        for raw in events:
+            if isinstance(raw, dict):
+                await self._handle_alone(raw)
+        self.on_handled()
+        return web.json_response({})
+
+    async def _read_events(self, request: web.Request) -> list[Any]:
         try:
-            body = await request.json()
+            body = json.loads(await request.clone(client_max_size=MAX_TRANSACTION_BYTES).read())
             events = body["events"]
             if not isinstance(events, list):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError, web.RequestPayloadError,
+                BadHttpMessage):  # not JSON, too deep, or a body that cannot be decoded
             raise matrix_error(400, "M_BAD_JSON", "Body must be JSON with an events list") from None
+        return events
+
+    async def _handle_alone(self, raw: dict[str, Any]) -> bool:
+        """Handle one event; a failure is recorded for a later retry instead of failing the
+        transaction. False if it failed. Only when the failure cannot even be recorded (the
+        store is down) does the transaction fail, so that the homeserver retries it."""
         try:
-            for raw in events:
-                await self._handle(raw)
-            await inbox.mark_transaction(self.store, txn_id)
-        except Exception:
-            # Events handled so far are recorded; the homeserver's retry handles the rest.
-            log.exception("transaction %s failed; the homeserver will retry it", txn_id)
-            raise matrix_error(500, "M_UNKNOWN", "Transaction not handled, retry later") from None
-        self.on_handled()
-        return web.json_response({})
+            await self._handle(raw)
+            return True
+        except Exception as exc:
+            try:
+                await self._record_failure(raw, exc)
+            except Exception:
+                log.exception("event %s failed and could not be recorded; the homeserver will "
+                              "retry the transaction", raw.get("event_id"))
+                raise matrix_error(500, "M_UNKNOWN", "Transaction not handled, retry later") from None
+            return False
+
+    async def _record_failure(self, raw: dict[str, Any], exc: Exception) -> None:
+        event_id = str(raw.get("event_id"))
+        async with self.store.session() as session:
+            failure = await inbox.record_failure(session, raw, f"{type(exc).__name__}: {exc}")
+            if raw.get("type") == "m.room.message" and (failure.first or failure.parked):
+                await self._tell_sender(session, raw, failure)
+        # The traceback without the exception's message: that may quote what a person wrote.
+        log.error("event %s: a handler failed with %s (attempt %d of %d); %s\n%s", event_id,
+                  type(exc).__name__, failure.attempts, inbox.MAX_ATTEMPTS,
+                  "parked" if failure.parked else "will retry",
+                  "".join(traceback.format_tb(exc.__traceback__)).rstrip())
+
+    async def _tell_sender(self, session: AsyncSession, raw: dict[str, Any],
+                           failure: inbox.Failure) -> None:
+        """A notice in the message's thread, so the person knows their command did not run."""
+        event_id = str(raw["event_id"])
+        relates = (raw.get("content") or {}).get("m.relates_to") or {}
+        thread = relates.get("event_id") if relates.get("rel_type") == "m.thread" else event_id
+        text = (FAILED_PARKED if failure.parked else FAILED_FIRST).format(n=inbox.MAX_ATTEMPTS)
+        await outbox.enqueue(
+            session, f"failed:{event_id}:{'parked' if failure.parked else 'first'}",
+            str(raw["room_id"]), "m.room.message",
+            {"msgtype": "m.notice", "body": text,
+             "m.relates_to": {"rel_type": "m.thread", "event_id": thread, "is_falling_back": True,
+                              "m.in_reply_to": {"event_id": event_id}}})
+
+    async def retry_failed(self) -> bool:
+        """Run the failed events that are due again; True if there were any."""
+        due = await inbox.due_failures(self.store)
+        for raw in due:
+            if await self._handle_alone(raw):
+                async with self.store.session() as session:
+                    await inbox.forget_failure(session, str(raw["event_id"]))
+        if due:
+            self.on_handled()
+        return bool(due)
 
     async def _handle(self, raw: dict) -> None:
         event_id, room_id = raw.get("event_id"), raw.get("room_id")
@@ -127,3 +199,14 @@ class TransactionServer(AppServiceServerMixin):
             for handler in handlers:
                 await handler(event, session)
         self.events_handled += 1
+
+
+class FailedEventRetries(Worker):
+    """Retries failed events when they are due (council/inbox.py sets the backoff)."""
+
+    def __init__(self, server: TransactionServer, *, idle: float = 5.0) -> None:
+        super().__init__(idle)
+        self.server = server
+
+    async def round(self) -> bool:
+        return await self.server.retry_failed()

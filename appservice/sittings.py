@@ -10,7 +10,6 @@ room (`$room:sitting:<id>`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -38,6 +37,7 @@ from council.blobs import BlobStore
 from council.models import ManagedRoom, OutboxMessage, utcnow
 from council.roster import Roster
 from council.store import Store
+from council.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def sitting_spec(sitting: domain.Sitting, roster: Roster, server_name: str, tz: 
                     topic=topic, members=members, staff=staff & members, **sitting_power_overrides())
 
 
-class SittingRooms:
+class SittingRooms(Worker):
     """The worker (`run`) and the m.file handler (`__call__`, a TransactionServer handler)."""
 
     event_types = frozenset({"m.room.message"})  # the transaction server skips anything else
@@ -82,26 +82,24 @@ class SittingRooms:
         self.resync_interval = resync_interval
         self.on_change = on_change
         self.poll = poll
-        self._wake = asyncio.Event()
-        self._media_wake = asyncio.Event()
+        super().__init__(poll)
+        self._media = _Preupload(self)
+        self._last_resync: float | None = None
         self.rooms_created = 0
 
     def poke(self) -> None:
-        self._wake.set()
-        self._media_wake.set()
+        super().poke()
+        self._media.poke()
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        last_resync = 0.0
-        while True:
-            if await self.create_missing():
-                self.on_change()
-            if loop.time() - last_resync >= self.resync_interval:
-                await self.resync_members()
-                last_resync = loop.time()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+    async def round(self) -> bool:
+        """Rooms for new sittings; every `resync_interval` s, members brought in line."""
+        if await self.create_missing():
+            self.on_change()
+        now = asyncio.get_running_loop().time()
+        if self._last_resync is None or now - self._last_resync >= self.resync_interval:
+            await self.resync_members()
+            self._last_resync = now
+        return False  # the next round after `poll`, or at once when poked
 
     async def create_missing(self) -> int:
         """Create rooms for sittings that have none yet; the number created."""
@@ -162,12 +160,7 @@ class SittingRooms:
         room at a time (order), so uploading inline would serialise every 1 MiB upload behind
         the previous send; here they go ahead, `concurrency` at a time, and the same file bound
         for the sitting and the commission room is uploaded once."""
-        while True:
-            worked = await self.preupload_once()
-            if not worked:
-                self._media_wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._media_wake.wait(), self.poll / 2)
+        await self._media.run()
 
     async def preupload_once(self, limit: int = 16) -> int:
         async with self.store.session() as s:
@@ -236,7 +229,7 @@ class SittingRooms:
                 raise domain.SittingError("KB_ENCRYPTED", "зашифрований файл прочитати неможливо",
                                           "an encrypted file cannot be read")
             data = await self.hs.bot.download_media(ContentURI(raw["url"]))
-            file = domain.prepare_file(ctx, data, filename)
+            file = await domain.prepare_file_off_loop(ctx, data, filename)
             title = (caption or filename.rsplit(".", 1)[0]).strip()[:500] or "Проєкт рішення"
             async with session.begin_nested():  # a refusal leaves nothing behind
                 number = await domain.next_number(session, sitting_id)
@@ -254,3 +247,14 @@ class SittingRooms:
                     "the homeserver")
         await outbox.enqueue(session, f"reply:{event.event_id}", domain.room(sitting_id), "m.room.message",
                              agenda.notice(text, thread_root=event.event_id))
+
+
+class _Preupload(Worker):
+    """The pre-upload loop of SittingRooms, in the one loop shape."""
+
+    def __init__(self, rooms: SittingRooms) -> None:
+        super().__init__(rooms.poll / 2)
+        self.rooms = rooms
+
+    async def round(self) -> bool:
+        return bool(await self.rooms.preupload_once())

@@ -3,11 +3,12 @@
 For each appeal without a room it registers the citizen's ghost, finds the room by its alias
 `#kabinet_appeal_<id>` or creates it (invite-only, never in a directory, `ua.kabinet.room`
 kind `appeal`, the deputy or the district's deputies, the secretariat and the ghost invited),
-joins the ghost with the citizen's name as its display name, links the room into the
-addressed deputies' cabinet Spaces, and records it — in that order, each step idempotent, so
-a crash anywhere is repaired by the next round. Messages for the room wait in the outbox
-(`$room:appeal:<id>`) and flow as soon as it is recorded. After `!transfer` / `!take` it
-brings members and Space links in line with the appeal. It also posts the art. 20 reminders.
+joins the ghost with the citizen's name as its display name (marked as a citizen's, cleaned:
+`council.names`), links the room into the addressed deputies' cabinet Spaces, and records
+it — in that order, each step idempotent, so a crash anywhere is repaired by the next round.
+Messages for the room wait in the outbox (`$room:appeal:<id>`) and flow as soon as it is
+recorded. After `!transfer` / `!take` it brings members and Space links in line with the
+appeal. It also posts the art. 20 reminders.
 
 Room names and topics carry the number, status and deadline only; log lines carry ids only.
 """
@@ -32,6 +33,7 @@ from council import appeal_texts as texts
 from council import appeals
 from council.appeals import Appeal
 from council.models import ManagedRoom
+from council.names import citizen_display_name
 from council.roster import Roster
 from council.store import Store
 from council.worker import Worker
@@ -117,7 +119,7 @@ class AppealRooms(Worker):
         # background and with the profile's name: let it go first, so ours is the last word.
         await self._await_auto_join(room_id, ghost_id)
         await self.hs.send_state(room_id, "m.room.member",
-                                 {"membership": "join", "displayname": name[:200]},
+                                 {"membership": "join", "displayname": citizen_display_name(name)},
                                  ghost_id, as_user=ghost_id)
         for space_id in spaces.values():
             await self.hs.send_state(space_id, SPACE_CHILD, {"via": [self.hs.server_name]}, room_id)

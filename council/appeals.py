@@ -12,10 +12,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text, select, update
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +40,7 @@ STATUSES = ("registered", "in_progress", "answered", "closed")
 SETTABLE = ("in_progress", "answered", "closed")
 OPEN = ("registered", "in_progress")
 TOKEN_BYTES = 24  # 192 bits; only its sha256 is stored
+KEY_RETENTION = timedelta(hours=24)  # an Idempotency-Key / form token names its appeal this long
 
 
 class AppealError(ValueError):
@@ -112,6 +124,19 @@ class AppealAttachment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class IntakeKey(Base):
+    """An Idempotency-Key (API) or one-time form token that registered an appeal: a retry with
+    the same key and the same request gets that appeal again. Only hashes are kept; rows older
+    than KEY_RETENTION are pruned."""
+
+    __tablename__ = "intake_keys"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
 class AppealEvent(Base):
     """Status history, shown to the citizen: notes never hold personal data."""
 
@@ -154,14 +179,29 @@ class NewAppeal:
 
 
 @dataclass(frozen=True)
+class Idempotency:
+    """A retry-safe registration: the scoped key's hash, the request's hash, and the status
+    token the appeal gets (derived from the key by the caller, so a replay can answer it)."""
+
+    key_hash: str
+    request_hash: str
+    token: str
+
+
+class KeyReused(AppealError):
+    """The key already registered a different request."""
+
+
+@dataclass(frozen=True)
 class Context:
     """What the rules need from configuration: where the status page lives, terms per type,
-    and the ghost users' namespace."""
+    the ghost users' namespace, and the council's time zone (the law counts local dates)."""
 
     server_name: str
     ghost_prefix: str
     base_url: str
     terms: dict[str, Any] = field(default_factory=lambda: dict(deadlines.DEFAULT_TERMS))
+    tz: tzinfo = deadlines.COUNCIL_TZ
 
     def ghost(self, appeal_id: int) -> str:
         return f"@{self.ghost_prefix}citizen_{appeal_id}:{self.server_name}"
@@ -198,17 +238,19 @@ async def next_number(session: AsyncSession, year: int) -> str:
 
 
 async def register(session: AsyncSession, ctx: Context, new: NewAppeal,
-                   today: date | None = None) -> tuple[Appeal, str | None]:
+                   today: date | None = None, *, now: datetime | None = None,
+                   token: str | None = None) -> tuple[Appeal, str | None]:
     """Store a new appeal with its number, deadline, room messages and receipt mail.
-    Returns (appeal, token); token is None when `idem_key` named an appeal already stored."""
+    Returns (appeal, token); token is None when `idem_key` named an appeal already stored.
+    The receipt day (art. 20 counts from it) is the council's local date of registration."""
     if new.idem_key:  # the demo seeder; a plain read takes no write lock before the counter
         existing = await session.scalar(select(Appeal).where(Appeal.idem_key == new.idem_key))
         if existing is not None:
             return existing, None
-    registered_at = utcnow()
-    today = today or registered_at.date()
+    registered_at = now or utcnow()
+    today = today or deadlines.local_date(registered_at, ctx.tz)
     number = await next_number(session, today.year)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = token or secrets.token_urlsafe(TOKEN_BYTES)
     appeal = Appeal(
         number=number, token_hash=hash_token(token), idem_key=new.idem_key, type=new.type,
         status="registered", name=new.name, residence=new.residence, email=new.email,
@@ -376,6 +418,32 @@ async def follow_up(session: AsyncSession, ctx: Context, appeal: Appeal, text: s
                              {"msgtype": "m.text", "body": text}, sender=ctx.ghost(appeal.id))
     await _post_files(session, ctx, appeal, files, "citizen", "followup-file")
     _history(session, appeal, "message", None, "citizen")
+
+
+async def by_key(session: AsyncSession, once: Idempotency) -> Appeal | None:
+    """The appeal this key registered, or None; KeyReused if it was for another request.
+    Run it in a read-only unit of work of its own (see next_number on SQLite snapshots)."""
+    row = await session.get(IntakeKey, once.key_hash)
+    if row is None:
+        return None
+    appeal = await by_id(session, row.appeal_id)
+    if row.request_hash != once.request_hash or appeal is None \
+            or appeal.token_hash != hash_token(once.token):
+        raise KeyReused("Цей ключ уже використано для іншого запиту / This key was already used "
+                        "for a different request")
+    return appeal
+
+
+async def remember_key(session: AsyncSession, once: Idempotency, appeal_id: int) -> None:
+    """In the registering transaction: a concurrent twin fails here on the primary key."""
+    session.add(IntakeKey(key_hash=once.key_hash, request_hash=once.request_hash,
+                          appeal_id=appeal_id))
+    await session.flush()
+
+
+async def prune_keys(session: AsyncSession, older_than: timedelta = KEY_RETENTION) -> int:
+    result = await session.execute(delete(IntakeKey).where(IntakeKey.created_at < utcnow() - older_than))
+    return result.rowcount or 0
 
 
 async def by_token(session: AsyncSession, token: str) -> Appeal | None:

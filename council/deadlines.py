@@ -8,6 +8,9 @@
 
 The term per appeal type is configurable (`appeals.deadline_days`): a number of days or
 "month" (a calendar month, the law's wording). Reminders fall 3 days before and on the day.
+
+The dates the law counts are the council's local dates (`sittings.timezone`, Europe/Kyiv): an
+appeal registered at 23:30 UTC is received on the next day in Kyiv, winter and summer alike.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal
+from zoneinfo import ZoneInfo
+
+from council.models import aware, utcnow
 
 MAX_TOTAL_DAYS = 45  # art. 20: the total term may not exceed 45 days
 RETURN_INCOMPLETE_DAYS = 10  # art. 5: return of an incomplete appeal, with the reason
@@ -25,10 +31,20 @@ APPEAL_TYPES = ("proposal", "application", "complaint")  # пропозиція,
 
 Term = int | Literal["month"]
 DEFAULT_TERMS: dict[str, Term] = {"proposal": 15, "application": "month", "complaint": "month"}
+COUNCIL_TZ = ZoneInfo("Europe/Kyiv")  # the default of `sittings.timezone`
 
 
 class DeadlineError(ValueError):
     """An extension the law does not allow; the message is for people."""
+
+
+def local_date(moment: datetime, tz: tzinfo = COUNCIL_TZ) -> date:
+    """The council's calendar date of a moment (naive moments from SQLite are UTC)."""
+    return aware(moment).astimezone(tz).date()
+
+
+def local_today(tz: tzinfo = COUNCIL_TZ) -> date:
+    return local_date(utcnow(), tz)
 
 
 def add_month(day: date) -> date:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 from sqlalchemy import DateTime, String, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -43,11 +44,14 @@ async def enqueue(session: AsyncSession, key: str, to_addr: str, subject: str, b
 
 
 async def due(store: Store, limit: int = 20) -> list[MailJob]:
-    now = utcnow()
+    """The oldest jobs whose time has come. The time is compared in SQL, so many jobs backing
+    off never hide a due one. Both back ends compare correctly: PostgreSQL has timestamptz, and
+    SQLite stores these columns as UTC text without an offset (we write only utcnow()), which
+    sorts as time does."""
     async with store.session() as s:
-        rows = (await s.scalars(select(MailJob).where(MailJob.status == "pending")
-                                .order_by(MailJob.id).limit(limit * 4))).all()
-    return [r for r in rows if _aware(r.next_attempt_at) <= now][:limit]
+        return list((await s.scalars(
+            select(MailJob).where(MailJob.status == "pending", MailJob.next_attempt_at <= utcnow())
+            .order_by(MailJob.id).limit(limit))).all())
 
 
 async def mark_sent(store: Store, job_id: int) -> None:
@@ -66,5 +70,27 @@ async def mark_failed(store: Store, job: MailJob, error: str, *, permanent: bool
             next_attempt_at=utcnow() + delay))
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
+class BadAddress(ValueError):
+    """An e-mail address that is not a valid, sendable mailbox (the message says why)."""
+
+
+def _validated(addr: str) -> ValidatedEmail:
+    # Syntax only: intake must not wait for DNS, and the SMTP server judges deliverability.
+    # No quoted local parts, no domain literals: only plain mailboxes a citizen really has.
+    try:
+        return validate_email(addr, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise BadAddress(str(exc)) from None
+
+
+def normalize_address(addr: str) -> str:
+    """The address as stored: checked by email-validator and normalized (domain lower-cased,
+    Unicode NFC). Raises BadAddress."""
+    return _validated(addr).normalized
+
+
+def sending_address(addr: str) -> str:
+    """The address for RCPT TO and the To header: its ASCII form when it has one (an IDN domain
+    as punycode), so only a non-ASCII local part needs the server's SMTPUTF8. Raises BadAddress."""
+    checked = _validated(addr)
+    return checked.ascii_email or checked.normalized

@@ -24,6 +24,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were written as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -52,15 +57,6 @@ class CouncilAccount(Base):
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class HandledTransaction(Base):
-    """Appservice transactions already handled (the homeserver retries them)."""
-
-    __tablename__ = "as_transactions"
-
-    txn_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
 class HandledEvent(Base):
     """Events already handled (homeservers have been seen to resend them in new transactions)."""
 
@@ -70,6 +66,25 @@ class HandledEvent(Base):
     room_id: Mapped[str] = mapped_column(String(255))
     event_type: Mapped[str] = mapped_column(String(255))
     handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FailedEvent(Base):
+    """An event whose handler failed: kept to be retried a bounded number of times, then parked.
+
+    One bad event must not hold the homeserver's transaction (and every event behind it), so
+    the transaction succeeds and the event waits here instead."""
+
+    __tablename__ = "as_failed_events"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(255))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)  # the event as received, to run it again
+    status: Mapped[str] = mapped_column(String(16), default="waiting", index=True)  # | parked
+    attempts: Mapped[int] = mapped_column(default=1)
+    last_error: Mapped[str] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    first_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class OutboxMessage(Base):

@@ -9,6 +9,7 @@ edit gets its own outbox key `agenda:<sitting>:rev:<n>` and reflects every earli
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from council import agenda, law, outbox
 from council.blobs import BlobStore
-from council.filetypes import FileType, UnsupportedFile, sniff
+from council.filetypes import INSPECT_SECONDS, FileType, UnsupportedFile, UnusualArchive, sniff
 from council.holidays import Holidays
 from council.models import Base, BigId, utcnow
 from council.paper import CorruptedFile, Paper, count_pages, paper_for
@@ -146,6 +147,8 @@ def prepare_file(ctx: Context, data: bytes, filename: str) -> PreparedFile:
     try:
         filetype = sniff(data)
         pages = count_pages(data, filetype)
+    except UnusualArchive as exc:
+        raise SittingError("KB_UNUSUAL_ARCHIVE", exc.uk, exc.en, "file", 422) from None
     except UnsupportedFile:
         raise SittingError("KB_UNSUPPORTED_FILE",
                            "непідтримуваний тип файлу (за вмістом); дозволено PDF, DOCX, ODT",
@@ -155,6 +158,17 @@ def prepare_file(ctx: Context, data: bytes, filename: str) -> PreparedFile:
         raise SittingError("KB_CORRUPTED_FILE", "файл пошкоджений, його неможливо прочитати",
                            "the file is corrupted and cannot be read", "file") from None
     return PreparedFile(data, safe_filename(filename, filetype), filetype, pages)
+
+
+async def prepare_file_off_loop(ctx: Context, data: bytes, filename: str,
+                                timeout: float = INSPECT_SECONDS) -> PreparedFile:
+    """`prepare_file` in a worker thread with a time cap, for async callers: inspecting a
+    hostile archive or PDF never holds the event loop (web, bot and /healthz share it)."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(prepare_file, ctx, data, filename), timeout)
+    except TimeoutError:  # the thread finishes on its own; the caps in filetypes bound it
+        raise SittingError("KB_FILE_TOO_COMPLEX", "файл надто складний: його перевірка триває задовго",
+                           "the file is too complex: inspecting it takes too long", "file", 422) from None
 
 
 def safe_filename(name: str, filetype: FileType) -> str:
@@ -359,7 +373,7 @@ async def _new_version(session: AsyncSession, ctx: Context, item: AgendaItem, ve
 async def next_number(session: AsyncSession, sitting_id: int) -> str:
     numbers = (await session.scalars(select(AgendaItem.number)
                                      .where(AgendaItem.sitting_id == sitting_id))).all()
-    return str(max((int(n) for n in numbers if n.isdigit()), default=0) + 1)
+    return str(max((int(n) for n in numbers if n.isascii() and n.isdigit()), default=0) + 1)
 
 
 async def add_draft(session: AsyncSession, ctx: Context, sitting_id: int, spec: NewDraft,

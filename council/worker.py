@@ -3,6 +3,10 @@
 Pure asyncio, shared by the appservice and the bridges. The wake flag is cleared *before*
 each round, so a poke that arrives during a round starts the next one at once instead of
 being lost until the idle timeout.
+
+A round that fails (the homeserver is away, the database is locked) is retried with backoff,
+and said once with its traceback, then every few minutes while it lasts, and once more when
+it is over: an outage of an hour must not write a traceback a second.
 """
 
 from __future__ import annotations
@@ -10,14 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 30.0  # seconds between failed rounds, at most
+REPORT_EVERY = 300.0  # seconds between "still failing" lines
 
 
 class Worker:
     def __init__(self, idle: float) -> None:
         self.idle = idle
         self._wake = asyncio.Event()
+        self.failures = 0  # failed rounds in a row
+        self._reported = 0.0
 
     def poke(self) -> None:
         self._wake.set()
@@ -31,9 +41,32 @@ class Worker:
             self._wake.clear()
             try:
                 worked = await self.round()
-            except Exception:
-                log.exception("%s: round failed; retrying", type(self).__name__)
-                worked = False
+            except Exception as exc:
+                self._failed(exc)
+                await self._pause(min(self.idle * 2 ** min(self.failures, 8), MAX_BACKOFF))
+                continue
+            self._recovered()
             if not worked:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.idle)
+                await self._pause(self.idle)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        name = type(self).__name__
+        now = time.monotonic()
+        if self.failures == 1:
+            log.exception("%s: round failed; retrying with backoff", name)
+            self._reported = now
+        elif now - self._reported >= REPORT_EVERY:
+            log.warning("%s: still failing (%d rounds in a row), last with %s", name,
+                        self.failures, type(exc).__name__)
+            self._reported = now
+
+    def _recovered(self) -> None:
+        if self.failures:
+            log.warning("%s: working again after %d failed rounds", type(self).__name__,
+                        self.failures)
+            self.failures = 0

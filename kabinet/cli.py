@@ -6,14 +6,18 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from council.roster import Roster, RosterError, load_roster
-from kabinet import cli_appeals, cli_sittings
+from kabinet import cli_appeals, cli_sittings, control
 from kabinet.config import ConfigError, Settings, load_settings
-from kabinet.launcher import HomeserverError, ping_homeserver
+from kabinet.control import ControlError
+from kabinet.launcher import HomeserverError
+from kabinet.lock import DataDirInUse, Holder, holder
+from kabinet.secrets import PRIVATE_UMASK
 from kabinet.wiring import Kabinet, start, stop_signals
 
 # Feature command modules: each has add_commands(subparsers, add_common_options) and sets
@@ -93,6 +97,10 @@ def banner(kabinet: Kabinet, report_summary: str) -> str:
 
 
 async def cmd_up(settings: Settings, roster: Roster, demo: bool) -> int:
+    # One Kabinet per data dir: refused before anything is built (the lock taken at the start
+    # is what guarantees it; this only says so sooner).
+    if (running := await asyncio.to_thread(holder, settings.data_dir)) is not None:
+        raise DataDirInUse(settings.data_dir, running)
     kabinet = Kabinet(settings, roster)
     stop = stop_signals()  # before anything starts: Ctrl-C at any moment stops in order
     starting = asyncio.ensure_future(start(kabinet, demo=demo))
@@ -115,22 +123,60 @@ async def cmd_up(settings: Settings, roster: Roster, demo: bool) -> int:
     return 0
 
 
-async def cmd_apply(settings: Settings, roster: Roster) -> int:
+async def _running_installation(data_dir: Path, wait: float) -> Holder | None:
+    """The Kabinet running on data_dir, once its control endpoint listens (a Kabinet that is
+    still starting is waited for), or None when nothing runs there."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    told = False
+    while (running := await asyncio.to_thread(holder, data_dir)) is not None:
+        if running.control_url:
+            return running
+        if running.command != "up":
+            raise DataDirInUse(data_dir, running)  # e.g. another `roster apply`: try again later
+        if loop.time() > deadline:
+            raise ControlError(f"the Kabinet running on {data_dir} ({running.describe()}) did not "
+                               f"finish starting within {wait:.0f} s; try again")
+        if not told:
+            print("waiting for the Kabinet running on this data dir to finish starting…",
+                  file=sys.stderr, flush=True)
+            told = True
+        await asyncio.sleep(1)
+    return None
+
+
+def print_report(changes: list[str], problems: list[str], summary: str) -> int:
+    for line in changes:
+        print(line)
+    for line in problems:
+        print("problem:", line, file=sys.stderr)
+    print(summary)
+    return 1 if problems else 0
+
+
+async def cmd_apply(settings: Settings, roster: Roster, roster_file: Path) -> int:
+    """Apply a roster. A Kabinet running on the data dir applies it itself (its homeserver,
+    its in-memory roster); otherwise the homeserver is started just for this and stopped."""
+    running = await _running_installation(settings.data_dir, wait=settings.homeserver.start_timeout
+                                          + 600)
+    if running is not None:
+        print(f"applied by the Kabinet running on {settings.data_dir}: {running.describe()}",
+              file=sys.stderr, flush=True)
+        remote = await control.apply_remote(settings.data_dir, running, roster_file)
+        return print_report(remote.changes, remote.problems, remote.summary)
     kabinet = Kabinet(settings, roster)
-    if kabinet.synapse is not None and await ping_homeserver(kabinet.hs.url):
-        kabinet.synapse = None  # a running installation: use its homeserver, start none
-    async with asynccontextmanager(kabinet.store_ctx)(), \
+    ctl = control.Control(kabinet, command="roster apply")
+    async with asynccontextmanager(ctl.lock_ctx)(), \
+            asynccontextmanager(kabinet.store_ctx)(), \
             asynccontextmanager(kabinet.homeserver_ctx)():
         report = await kabinet.apply_roster()
-    for line in report.changes:
-        print(line)
-    for line in report.problems:
-        print("problem:", line, file=sys.stderr)
-    print(report.summary())
-    return 1 if report.problems else 0
+    return print_report(report.changes, report.problems, report.summary())
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before anything is created: the data dir holds secrets and citizens' personal data, so
+    # every file this process and its Synapse make is for the owner only (0600/0700).
+    os.umask(PRIVATE_UMASK)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -147,14 +193,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             return asyncio.run(cmd_up(settings, roster, args.demo))
         if args.command == "roster":
-            return asyncio.run(cmd_apply(settings, roster))
+            return asyncio.run(cmd_apply(settings, roster, args.file))
         return asyncio.run(args.run(Kabinet(settings, roster), args))
     except (RosterError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except HomeserverError as exc:
+    except (HomeserverError, DataDirInUse) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ControlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 from contextlib import asynccontextmanager
-from datetime import date
+from zoneinfo import ZoneInfo
 
-from council import appeals
+from council import appeals, deadlines
 from council.appeal_texts import STATUS_EN
 
 
@@ -24,9 +24,10 @@ def add_commands(sub: argparse._SubParsersAction, add_common) -> None:  # type: 
 
 
 async def run_list(kabinet, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    today = deadlines.local_today(ZoneInfo(kabinet.settings.sittings.timezone))  # the law's days
     async with asynccontextmanager(kabinet.store_ctx)():
         async with kabinet.store.session() as s:
-            rows = await (appeals.overdue(s, date.today()) if args.overdue else appeals.listing(s))
+            rows = await (appeals.overdue(s, today) if args.overdue else appeals.listing(s))
     if not rows:
         print("Прострочених звернень немає / No overdue appeals" if args.overdue
               else "Звернень немає / No appeals")
@@ -35,7 +36,7 @@ async def run_list(kabinet, args: argparse.Namespace) -> int:  # type: ignore[no
     for a in rows:
         who = a.responsible or (f"district {a.addressee_district}" if a.addressee_kind == "district"
                                 else "secretariat")
-        late = " OVERDUE" if a.status in appeals.OPEN and a.deadline < date.today() else ""
+        late = " OVERDUE" if a.status in appeals.OPEN and a.deadline < today else ""
         print(f"{a.number:<16} {STATUS_EN[a.status]:<12} {a.received_on.isoformat():<10} "
               f"{a.deadline.isoformat():<10} {who}{late}")
     return 0

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PLACEHOLDERS = {"change-me", "changeme", "CHANGE_ME", "secret", "xxx", ""}
@@ -60,7 +68,11 @@ class AppserviceConfig(_Section):
 class WebConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    public_url: str | None = None
+    public_url: str | None = Field(None, description="The site's public URL: links in mail, "
+                                   "calendar.ics and the API are built from it, never from Host")
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list, description="Reverse proxies (IPs or CIDRs) whose X-Forwarded-For "
+        "names the client; from any other peer the header is ignored")
 
     @property
     def base_url(self) -> str:
@@ -80,6 +92,8 @@ class AppealsConfig(_Section):
     rate_limit_requests: int = Field(10, ge=1, description="Submissions per client address ...")
     rate_limit_seconds: float = Field(600, gt=0, description="... per this many seconds")
     reminder_interval: float = Field(3600, gt=0, description="Seconds between deadline checks")
+    housekeeping_interval: float = Field(3600, gt=0, description="Seconds between collections of "
+                                         "orphaned files and expired Idempotency-Keys")
 
     @field_validator("deadline_days")
     @classmethod
@@ -110,7 +124,8 @@ class SittingsConfig(_Section):
 
     max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024,
                                 description="Largest draft file (keep below homeserver.max_upload_size)")
-    timezone: str = Field("Europe/Kyiv", description="Sitting times are local to the council")
+    timezone: str = Field("Europe/Kyiv", description="The council's time zone: sitting times, and "
+                          "the local dates the appeals law counts (receipt, deadlines)")
     holidays_file: Path | None = Field(None, description="Holiday calendar; default: the one shipped "
                                        "in council/holidays-ua.yaml")
     sync_interval: float = Field(30, gt=0, description="Seconds between checks of sitting rooms")

@@ -1,12 +1,15 @@
 """The embedded homeserver: matrix-synapse from PyPI, run as a child process.
 
 `make run` and the test suite start Synapse through this one launcher, so what
-the tests exercise is what a newcomer runs.
+the tests exercise is what a newcomer runs. Synapse is started only by the process that
+holds the data dir's lock (kabinet/lock.py): two homeservers on one database are impossible.
+While Kabinet runs, `supervise()` restarts a Synapse that died without being asked to.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -14,22 +17,46 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import jinja2
 
 from kabinet.config import HomeserverConfig
-from kabinet.secrets import Registration, ensure_secrets, write_registration
+from kabinet.lock import DataDirInUse, DataDirLock, holder
+from kabinet.secrets import (
+    DIR_MODE,
+    PRIVATE_UMASK,
+    Registration,
+    ensure_secrets,
+    write_private,
+    write_registration,
+)
 
 log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "synapse"
 
+# Restarts of a Synapse that died: 1 s, doubling up to 60 s; back to 1 s once it has stayed up
+# for STABLE_AFTER seconds (a crash loop must not hammer the machine, a rare crash must not wait).
+RESTART_MIN = 1.0
+RESTART_MAX = 60.0
+STABLE_AFTER = 60.0
+
 
 class HomeserverError(RuntimeError):
     """The homeserver could not be started or reached; the message says why, for people."""
+
+
+def exit_reason(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
 
 
 @dataclass
@@ -39,6 +66,18 @@ class EmbeddedSynapse:
     registration_path: Path
     log_level: str = "INFO"
     process: asyncio.subprocess.Process | None = None
+    # The data dir lock of the Kabinet that owns this homeserver. Without one, start() takes
+    # its own (and stop() gives it back).
+    lock: DataDirLock | None = None
+    _own_lock: bool = field(default=False, repr=False)
+    # Whether the homeserver should be running: start() says yes, stop() says no. The supervisor
+    # restarts only a process that exited while it was wanted.
+    _wanted: bool = field(default=False, repr=False)
+    _starting: bool = field(default=False, repr=False)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _output: collections.deque[str] = field(
+        default_factory=lambda: collections.deque(maxlen=40), repr=False)
+    _drain: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -49,7 +88,8 @@ class EmbeddedSynapse:
         return self.data_dir / "homeserver.yaml"
 
     def render(self) -> None:
-        """Write homeserver.yaml and its log config from the templates in synapse/."""
+        """Write homeserver.yaml and its log config from the templates in synapse/ (0600: the
+        config holds registration_shared_secret, enough to create a homeserver admin)."""
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
             undefined=jinja2.StrictUndefined,
@@ -70,9 +110,9 @@ class EmbeddedSynapse:
             "max_upload_size": self.config.max_upload_size,
             "log_level": self.log_level,
         }
-        (data_dir / "media_store").mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(env.get_template("homeserver.yaml.j2").render(values))
-        (data_dir / "homeserver.log.yaml").write_text(env.get_template("log.yaml.j2").render(values))
+        (data_dir / "media_store").mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        write_private(self.config_path, env.get_template("homeserver.yaml.j2").render(values))
+        write_private(data_dir / "homeserver.log.yaml", env.get_template("log.yaml.j2").render(values))
 
     async def _run_synapse(self, *args: str) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
@@ -80,7 +120,16 @@ class EmbeddedSynapse:
             *args,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop Synapse in order
+            umask=PRIVATE_UMASK,  # its database, logs, media and keys: for its owner only
         )
+
+    async def _keep_output(self, proc: asyncio.subprocess.Process) -> None:
+        """Read Synapse's console output for its whole life (a full pipe would block it), and
+        keep the last lines for the message when it fails to start."""
+        assert proc.stdout is not None
+        self._output.clear()
+        async for line in proc.stdout:
+            self._output.append(line.decode(errors="replace"))
 
     @property
     def pid_path(self) -> Path:
@@ -97,7 +146,8 @@ class EmbeddedSynapse:
 
     async def _stop_leftover(self) -> None:
         """A Synapse of this data dir left running by a Kabinet that was killed: stop it, so
-        that a restart after a crash just works."""
+        that a restart after a crash just works. Called only with the data dir's lock held, so
+        its owner is dead: a live owner would hold the lock."""
         pid = self._leftover_pid()
         if pid is None:
             return
@@ -109,27 +159,51 @@ class EmbeddedSynapse:
                 break
             await asyncio.sleep(0.2)
 
+    def _hold_lock(self) -> None:
+        if self.lock is not None and self.lock.held:
+            return
+        self.lock = DataDirLock.acquire(self.data_dir, command="up", homeserver_url=self.url)
+        self._own_lock = True
+
+    def _release_own_lock(self) -> None:
+        if self._own_lock and self.lock is not None:
+            self.lock.release()
+            self.lock, self._own_lock = None, False
+
+    def _set_state(self, *, wanted: bool | None = None, starting: bool | None = None) -> None:
+        if wanted is not None:
+            self._wanted = wanted
+        if starting is not None:
+            self._starting = starting
+        self._changed.set()  # the supervisor looks again
+
     async def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.render()
-        await self._stop_leftover()
-        if await ping_homeserver(self.url):
-            raise HomeserverError(
-                f"something already answers at {self.url}: another Kabinet or Synapse is running "
-                f"(stop it, or choose another --homeserver-port)"
-            )
-        if not (self.data_dir / "signing.key").exists():
-            gen = await self._run_synapse("--generate-keys")
-            out, _ = await gen.communicate()
-            if gen.returncode != 0:
-                raise HomeserverError("Synapse could not generate its keys:\n" + out.decode()[-2000:])
-        self.process = await self._run_synapse()
-        self.pid_path.write_text(str(self.process.pid))
+        self.data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        self._hold_lock()  # never a second homeserver on this data dir
+        self._set_state(wanted=True, starting=True)
         try:
+            self.render()
+            await self._stop_leftover()
+            if await ping_homeserver(self.url):
+                raise HomeserverError(
+                    f"something already answers at {self.url}: another Kabinet or Synapse is "
+                    f"running (stop it, or choose another --homeserver-port)"
+                )
+            if not (self.data_dir / "signing.key").exists():
+                gen = await self._run_synapse("--generate-keys")
+                out, _ = await gen.communicate()
+                if gen.returncode != 0:
+                    raise HomeserverError("Synapse could not generate its keys:\n"
+                                          + out.decode()[-2000:])
+            self.process = await self._run_synapse()
+            self._drain = asyncio.create_task(self._keep_output(self.process))
+            self.pid_path.write_text(str(self.process.pid))
             await self._wait_ready()
         except BaseException:
             await self.stop()
             raise
+        finally:
+            self._set_state(starting=False)
 
     async def _wait_ready(self) -> None:
         assert self.process is not None
@@ -137,10 +211,12 @@ class EmbeddedSynapse:
         deadline = loop.time() + self.config.start_timeout
         while loop.time() < deadline:
             if self.process.returncode is not None:
-                out = await self.process.stdout.read() if self.process.stdout else b""
+                if self._drain is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(self._drain), 2)
                 raise HomeserverError(
-                    f"Synapse exited with code {self.process.returncode} while starting; "
-                    f"see {self.data_dir / 'homeserver.log'}\n{out.decode(errors='replace')[-2000:]}"
+                    f"Synapse exited with {exit_reason(self.process.returncode)} while starting; "
+                    f"see {self.data_dir / 'homeserver.log'}\n{''.join(self._output)[-2000:]}"
                 )
             if await ping_homeserver(self.url):
                 log.info("Synapse answers at %s", self.url)
@@ -150,18 +226,74 @@ class EmbeddedSynapse:
                               f"{self.config.start_timeout:.0f} s; see {self.data_dir}/homeserver.log")
 
     async def stop(self) -> None:
+        """Stop on purpose: the supervisor leaves a homeserver stopped this way alone."""
         proc, self.process = self.process, None
+        self._set_state(wanted=False)
         self.pid_path.unlink(missing_ok=True)
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except TimeoutError:
+            if proc is None or proc.returncode is not None:
+                return
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        finally:
+            if self._drain is not None and proc is not None and proc.returncode is not None:
+                self._drain.cancel()  # its output is of no use any more
+            self._release_own_lock()
+
+    async def supervise(self, on_restart: Callable[[], None] = lambda: None) -> None:
+        """Run for as long as Kabinet runs: a homeserver that exits without stop() having been
+        called (killed, out of memory, crashed) is started again, with backoff; each restart is
+        logged once with the reason. `on_restart` runs once it answers again (to wake delivery).
+        A homeserver stopped on purpose stays stopped until someone calls start()."""
+        loop = asyncio.get_running_loop()
+        delay = RESTART_MIN
+        while True:
+            self._changed.clear()
+            proc = self.process
+            if not self._wanted or self._starting:
+                await self._changed.wait()  # stopped on purpose, or its owner is starting it
+                continue
+            if proc is not None and proc.returncode is None:
+                started = loop.time()
+                await _first(proc.wait(), self._changed.wait())
+                if proc.returncode is None or self.process is not proc or not self._wanted:
+                    continue  # stopped or replaced by its owner: not ours to restart
+                uptime = loop.time() - started
+                if uptime >= STABLE_AFTER:
+                    delay = RESTART_MIN
+                log.error("the homeserver (Synapse, pid %d) exited with %s after %.0f s; "
+                          "restarting it in %.0f s", proc.pid, exit_reason(proc.returncode),
+                          uptime, delay)
+            # Wanted, and no live process: it died, or the last restart failed.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_MAX)
+            if not self._wanted or self._starting or self.process is not proc:
+                continue  # stopped, or started by its owner meanwhile
+            try:
+                await self.start()
+            except (HomeserverError, DataDirInUse, OSError) as exc:
+                self._set_state(wanted=True)  # start() stopped it; it is still wanted
+                log.error("the homeserver could not be restarted (next try in %.0f s): %s",
+                          delay, str(exc).splitlines()[0])
+                continue
+            log.warning("the homeserver was restarted and answers at %s", self.url)
+            on_restart()
+
+
+async def _first(*aws: collections.abc.Awaitable[object]) -> None:
+    """Wait until the first of these completes; cancel the others."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 async def ping_homeserver(url: str, timeout: float = 2.0) -> bool:
@@ -178,9 +310,15 @@ def prepare_embedded(
     ghost_prefix: str, alias_prefix: str, log_level: str = "INFO",
 ) -> tuple[EmbeddedSynapse, Registration]:
     """Secrets, registration and config for the embedded homeserver (nothing started yet)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tokens = ensure_secrets(data_dir)
     reg_path = data_dir / "appservice-registration.yaml"
+    running = holder(data_dir) if data_dir.exists() else None
+    if running is not None and running.pid != os.getpid() and reg_path.exists():
+        # A command beside a running Kabinet (`sitting create`, ...): its files are left as
+        # they are (rewriting the registration would point its homeserver at our ports on its
+        # next start), and start() refuses to start a second homeserver.
+        return EmbeddedSynapse(data_dir, hs, reg_path, log_level), Registration.load(reg_path)
+    data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    tokens = ensure_secrets(data_dir)
     registration = write_registration(
         reg_path, as_id=as_id, url=as_url, bot_localpart=bot_localpart,
         ghost_prefix=ghost_prefix, alias_prefix=alias_prefix, server_name=hs.server_name,

@@ -1,10 +1,13 @@
-"""Secrets and the appservice registration, generated once and kept in the data dir."""
+"""Secrets and the appservice registration, generated once and kept in the data dir; the data
+dir itself kept private (0700, files 0600): it holds secrets and citizens' personal data."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,16 +20,55 @@ SECRET_NAMES = (
     "as_token",
     "hs_token",
     "session_secret",
+    "control_token",  # `kabinet roster apply` -> the running Kabinet's loopback control endpoint
 )
 
+log = logging.getLogger(__name__)
 
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+PRIVATE_UMASK = 0o077
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically (a reader never sees half of it)."""
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)  # a stale .tmp left by a crash keeps its old mode otherwise
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+def private_data_dir(data_dir: Path) -> int:
+    """Keep the data dir private: from now on this process (and Synapse, its child) creates
+    files 0600 and dirs 0700 (umask 077), and what already exists is repaired, e.g. a data dir
+    made by an older Kabinet. Returns how many modes were fixed."""
+    os.umask(PRIVATE_UMASK)
+    data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    fixed = _fix_mode(data_dir, DIR_MODE)
+    for root, dirs, files in os.walk(data_dir):
+        for name in dirs:
+            fixed += _fix_mode(Path(root, name), DIR_MODE)
+        for name in files:
+            fixed += _fix_mode(Path(root, name), FILE_MODE)
+    if fixed:
+        log.warning("made %d files and folders in %s private to their owner", fixed, data_dir)
+    return fixed
+
+
+def _fix_mode(path: Path, mode: int) -> int:
+    try:
+        st = path.lstat()
+        # Symlinks are left alone (chmod would follow them out of the data dir).
+        if stat.S_ISLNK(st.st_mode) or stat.S_IMODE(st.st_mode) == mode:
+            return 0
+        os.chmod(path, mode)
+        return 1
+    except OSError as exc:  # e.g. a file of another user: say so, do not stop the start
+        log.warning("could not make %s private: %s", path, exc.strerror)
+        return 0
 
 
 def ensure_secrets(data_dir: Path) -> dict[str, str]:
@@ -39,8 +81,17 @@ def ensure_secrets(data_dir: Path) -> dict[str, str]:
     for name in missing:
         current[name] = secrets.token_urlsafe(32)
     if missing:
-        _write_private(path, yaml.safe_dump(current, sort_keys=True))
+        write_private(path, yaml.safe_dump(current, sort_keys=True))
     return current
+
+
+def read_secrets(data_dir: Path) -> dict[str, str]:
+    """<data_dir>/secrets.yaml as it is, writing nothing (for a command that talks to the
+    Kabinet running on that data dir). Empty when it does not exist."""
+    path = data_dir / "secrets.yaml"
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
 @dataclass(frozen=True)
@@ -94,5 +145,5 @@ def write_registration(
             "rooms": [],
         },
     }
-    _write_private(path, yaml.safe_dump(data, sort_keys=False))
+    write_private(path, yaml.safe_dump(data, sort_keys=False))
     return Registration(as_id, url, tokens["as_token"], tokens["hs_token"], bot_localpart)

@@ -15,7 +15,7 @@ from appservice.commands import Commands
 from appservice.delivery import Delivery
 from appservice.matrix import Homeserver
 from appservice.reconcile import Reconciler, Report
-from appservice.server import TransactionServer
+from appservice.server import FailedEventRetries, TransactionServer
 from appservice.sittings import SittingRooms
 from council import holidays as ua_holidays
 from council import inbox
@@ -23,7 +23,7 @@ from council import sittings as sittings_domain
 from council.blobs import BlobStore
 from council.roster import Roster
 from council.store import Store
-from kabinet import wiring_appeals
+from kabinet import control, wiring_appeals
 from kabinet.config import Settings
 from kabinet.launcher import (
     EmbeddedSynapse,
@@ -35,6 +35,7 @@ from kabinet.launcher import (
 from kabinet.secrets import Registration, ensure_secrets
 from web import sittings as web_sittings
 from web.app import SiteInfo, create_app
+from web.health import REPORTS
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +87,11 @@ class Kabinet:
             own_users=lambda mxid: mxid == self.hs.bot_mxid or mxid.startswith(ghosts))
         self.commands = Commands(self.hs.bot_mxid, s.appservice.ghost_prefix)
         self.transactions.handlers.append(self.commands)
+        self.workers.append(FailedEventRetries(self.transactions).run)
         self.workers.append(self.prune_inbox)
         self._setup_sittings()
         self.appeals = wiring_appeals.install(self)  # citizens' appeals
+        control.install(self)  # data dir lock, loopback control endpoint, homeserver supervisor
 
     def _setup_sittings(self) -> None:
         """Paperless sittings: the room worker + file-drop handler, the web pages, the demo."""
@@ -121,10 +124,10 @@ class Kabinet:
             tz=ZoneInfo(s.timezone), max_bytes=s.max_file_bytes)
 
     async def prune_inbox(self) -> None:
-        """Daily: forget handled transaction and event ids older than a week."""
+        """Daily: forget handled event ids and parked failures older than a week."""
         while True:
             removed = await inbox.prune(self.store)
-            log.info("pruned %d handled transaction/event ids", removed)
+            log.info("pruned %d handled event ids and parked failures", removed)
             await asyncio.sleep(24 * 3600)
 
     # -- lifecycle pieces, each usable alone (CLI) or as an aiohttp cleanup context ----------
@@ -174,7 +177,8 @@ class Kabinet:
         return SiteInfo(
             council_name=self.roster.council.name, server_name=s.homeserver.server_name,
             homeserver_url=s.homeserver.public_client_url,
-            space_alias=f"#{s.appservice.alias_prefix}council:{s.homeserver.server_name}")
+            space_alias=f"#{s.appservice.alias_prefix}council:{s.homeserver.server_name}",
+            base_url=s.web.base_url)
 
     def web_app(self) -> web.Application:
         checks = {
@@ -184,6 +188,8 @@ class Kabinet:
         }
         app = create_app(self.site(), self.roster, checks)
         app[KABINET] = self
+        # Events whose handler failed: waiting for a retry, or parked after the last one.
+        app[REPORTS] = {"events": lambda: inbox.failure_counts(self.store)}
         app.cleanup_ctx.append(self.store_ctx)
         app.cleanup_ctx.append(self.homeserver_ctx)
         for setup in self.web_setups:

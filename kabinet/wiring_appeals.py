@@ -1,21 +1,48 @@
-"""Wiring of citizens' appeals: the room worker, mail sender, reminders, bot commands, web."""
+"""Wiring of citizens' appeals: the room worker, mail sender, reminders, housekeeping, bot
+commands, web."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from appservice.appeal_commands import AnswerFiles, AppealCommands
 from bridges.appeals import AppealRooms, reminders
 from bridges.mail import MailSender
-from council import appeals
+from council import appeals, deadlines
+from council.blobs import BlobStore, collect_orphans
+from council.store import Store
+from council.worker import Worker
 from kabinet.secrets import ensure_secrets
 from web import appeals as web_appeals
 from web.appeal_input import Limits
-from web.ratelimit import RateLimiter
+from web.ratelimit import TRUSTED_PROXIES, RateLimiter, TrustedProxies
 
 if TYPE_CHECKING:
     from kabinet.wiring import Kabinet
+
+
+log = logging.getLogger(__name__)
+
+
+class Housekeeping(Worker):
+    """Files that no row names (a refused upload, a crash between storing a file and its row)
+    are removed after a grace period; Idempotency-Keys and form tokens after 24 hours."""
+
+    def __init__(self, store: Store, blobs: BlobStore, interval: float) -> None:
+        super().__init__(interval)
+        self.store = store
+        self.blobs = blobs
+
+    async def round(self) -> bool:
+        async with self.store.session() as s:
+            keys = await appeals.prune_keys(s)
+        if keys:
+            log.info("forgot %d expired intake key(s)", keys)
+        await collect_orphans(self.store, self.blobs)
+        return False
 
 
 @dataclass
@@ -30,7 +57,7 @@ def context(kabinet: Kabinet) -> appeals.Context:
     s = kabinet.settings
     return appeals.Context(server_name=s.homeserver.server_name,
                            ghost_prefix=s.appservice.ghost_prefix, base_url=s.web.base_url,
-                           terms=dict(s.appeals.deadline_days))
+                           terms=dict(s.appeals.deadline_days), tz=ZoneInfo(s.sittings.timezone))
 
 
 def install(kabinet: Kabinet) -> AppealsParts:
@@ -56,12 +83,16 @@ def install(kabinet: Kabinet) -> AppealsParts:
         mail.poke()
         kabinet.delivery.poke()
 
-    async def remind() -> None:
-        await reminders(kabinet.store, s.appeals.reminder_interval, poke_all)
+    async def remind() -> None:  # the law's days are the council's local days
+        await reminders(kabinet.store, s.appeals.reminder_interval, poke_all,
+                        today=lambda: deadlines.local_today(ctx.tz))
 
-    kabinet.workers.extend([rooms.run, mail.run, remind])
+    housekeeping = Housekeeping(kabinet.store, kabinet.blobs, s.appeals.housekeeping_interval)
+    kabinet.workers.extend([rooms.run, mail.run, remind, housekeeping.run])
 
     def web_setup(app):  # type: ignore[no-untyped-def]
+        # Who the client is behind a reverse proxy (web.ratelimit.client_address), site-wide.
+        app[TRUSTED_PROXIES] = TrustedProxies(list(s.web.trusted_proxies))
         secret = ensure_secrets(s.data_dir)["session_secret"]
         cfg = web_appeals.AppealsWeb(
             kabinet.store, kabinet.blobs, ctx, secret,

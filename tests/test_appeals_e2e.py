@@ -129,7 +129,7 @@ async def test_an_appeal_through_the_api_reaches_the_deputy_with_its_text_and_fi
     assert created["number"] in topic and created["deadline"][:4] in topic
     for private in ("Литвин", "Садова", "hanna@", "+38067"):
         assert private not in state[("m.room.name", "")]["name"] and private not in topic
-    assert state[("m.room.member", ghost)]["displayname"] == "Литвин Ганна Степанівна"
+    assert state[("m.room.member", ghost)]["displayname"] == "Громадянин: Литвин Ганна Степанівна"
     assert await members(deputy, room) == {"@bondar:localhost", "@clerk:localhost", ghost,
                                            inst.kabinet.hs.bot_mxid}
     # The room sits in the deputy's cabinet Space.

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect, update
 
 from council import inbox, outbox, registry
-from council.models import CouncilAccount, OutboxMessage, utcnow
+from council.models import Base, CouncilAccount, FailedEvent, OutboxMessage, utcnow
 from council.store import Store
 
 
@@ -16,8 +16,9 @@ async def test_migrations_create_every_table_and_can_run_twice(store: Store):
     await store.migrate()  # already at head: a no-op, not an error
     async with store.engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-    assert {"managed_rooms", "council_accounts", "as_transactions", "as_events", "outbox",
-            "alembic_version"} <= tables
+    # Every table the models declare, and nothing the models no longer know.
+    assert tables == set(Base.metadata.tables) | {"alembic_version"}
+    assert {"as_events", "as_failed_events", "outbox", "appeals", "sittings", "mail_jobs"} <= tables
 
 
 async def test_an_event_is_claimed_once(store: Store):
@@ -36,11 +37,42 @@ async def test_a_claim_rolled_back_with_its_handler_can_be_handled_again(store: 
         assert await inbox.claim_event(s, "$e2", "!r:x", "m.room.message")
 
 
-async def test_transactions_are_remembered(store: Store):
-    assert not await inbox.transaction_handled(store, "t1")
-    await inbox.mark_transaction(store, "t1")
-    await inbox.mark_transaction(store, "t1")
-    assert await inbox.transaction_handled(store, "t1")
+def _raw(event_id: str) -> dict:
+    return {"event_id": event_id, "room_id": "!r:x", "type": "m.room.message", "sender": "@a:x",
+            "content": {"msgtype": "m.text", "body": "!ping"}}
+
+
+async def test_a_failed_event_is_retried_with_backoff_then_parked(store: Store):
+    async with store.session() as s:
+        first = await inbox.record_failure(s, _raw("$f1"), "RuntimeError: boom")
+    assert first == inbox.Failure(attempts=1, parked=False, first=True)
+    assert await inbox.due_failures(store) == []  # the first retry waits its backoff
+    assert await inbox.failure_counts(store) == {"waiting": 1, "parked": 0}
+    async with store.session() as s:
+        await s.execute(update(FailedEvent).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    [due] = await inbox.due_failures(store)
+    assert due["event_id"] == "$f1" and due["content"]["body"] == "!ping"
+    for attempt in range(2, inbox.MAX_ATTEMPTS + 1):
+        async with store.session() as s:
+            failure = await inbox.record_failure(s, _raw("$f1"), "RuntimeError: boom")
+        assert failure.attempts == attempt and not failure.first
+        assert failure.parked == (attempt == inbox.MAX_ATTEMPTS)
+    assert await inbox.failure_counts(store) == {"waiting": 0, "parked": 1}
+    async with store.session() as s:
+        await s.execute(update(FailedEvent).values(next_attempt_at=utcnow() - timedelta(days=1)))
+    assert await inbox.due_failures(store) == []  # parked: never tried again
+
+
+async def test_a_failure_handled_later_is_forgotten_and_old_parked_ones_pruned(store: Store):
+    async with store.session() as s:
+        await inbox.record_failure(s, _raw("$f2"), "x")
+        await inbox.record_failure(s, _raw("$f3"), "x")
+        await s.execute(update(FailedEvent).where(FailedEvent.event_id == "$f3").values(
+            status="parked", first_failed_at=utcnow() - timedelta(days=8)))
+    async with store.session() as s:
+        await inbox.forget_failure(s, "$f2")
+    assert await inbox.prune(store) == 1
+    assert await inbox.failure_counts(store) == {"waiting": 0, "parked": 0}
 
 
 async def test_enqueueing_the_same_key_twice_stores_one_message(store: Store):

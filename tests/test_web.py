@@ -136,7 +136,8 @@ async def test_healthz_reports_every_dependency_ok(demo: Running) -> None:
     async with aiohttp.ClientSession() as http, http.get(f"{demo.web_url}/healthz") as resp:
         assert resp.status == 200
         assert resp.content_type == "application/json"
-        assert await resp.json() == {"database": "ok", "homeserver": "ok", "appservice": "ok"}
+        assert await resp.json() == {"database": "ok", "homeserver": "ok", "appservice": "ok",
+                                     "events": {"waiting": 0, "parked": 0}}
 
 
 async def test_an_unknown_page_gives_a_404_not_a_stack_trace(page: Page) -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from council.roster import Roster
 from web import i18n, openapi
-from web.errors import error_middleware
+from web.errors import MAX_BODY, error_middleware, quiet_client_faults
 from web.health import CHECKS, Check, healthz
 
 HERE = Path(__file__).parent
@@ -25,6 +25,7 @@ class SiteInfo:
     server_name: str
     homeserver_url: str  # what a deputy types into Element
     space_alias: str  # the council Space, e.g. #kabinet_council:localhost
+    base_url: str = ""  # the site's public URL (web.public_url): absolute links, never from Host
 
     @property
     def space_link(self) -> str:
@@ -94,7 +95,8 @@ async def not_found_page(request: web.Request, handler: Any) -> web.StreamRespon
 
 def create_app(site: SiteInfo, roster: Roster, checks: dict[str, Check]) -> web.Application:
     app = web.Application(middlewares=[security_headers, error_middleware, not_found_page],
-                          client_max_size=2 * 1024 * 1024)
+                          client_max_size=MAX_BODY)
+    quiet_client_faults()
     app[SITE] = site
     app[ROSTER] = roster
     app[CHECKS] = checks
@@ -107,8 +109,12 @@ def create_app(site: SiteInfo, roster: Roster, checks: dict[str, Check]) -> web.
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_static("/static/", HERE / "static", name="static")
     openapi.setup(app, f"Kabinet — {site.council_name}")
+    health = {"content": {"application/json": {"schema": {  # each check "ok" or "failing"
+        "type": "object", "additionalProperties": True}}}}
     openapi.register(app, {"/healthz": {"get": {
+        "operationId": "healthz",
         "summary": "Health of the database, the homeserver and the appservice",
-        "responses": {"200": {"description": "all ok"}, "503": {"description": "something failing"}},
+        "responses": {"200": {**health, "description": "All checks ok"},
+                      "503": {**health, "description": "Something is failing"}},
     }}})
     return app

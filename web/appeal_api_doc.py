@@ -36,7 +36,7 @@ SCHEMAS: dict[str, Any] = {
                      "description": "Full name (art. 5; anonymous appeals are refused, art. 8)"},
             "residence": {"type": "string", "minLength": 3, "maxLength": 500},
             "email": {"type": "string", "format": "email"},
-            "phone": {"type": "string"},
+            "phone": {"type": "string", "pattern": "^\\+?[0-9][0-9 ()\\-]{5,22}[0-9]$"},
             "addressee_deputy": {"type": "string", "description": "A deputy's roster id"},
             "addressee_district": {"type": "integer",
                                    "description": "Electoral district; its deputies see it"},
@@ -44,10 +44,12 @@ SCHEMAS: dict[str, Any] = {
                      "default": "application"},
             "subject": {"type": "string", "minLength": 3, "maxLength": 300},
             "text": {"type": "string", "minLength": 5, "maxLength": 20000},
-            "consent": {"type": "boolean", "description": "Consent to personal-data processing"},
+            "consent": {"const": True, "description": "Consent to personal-data processing "
+                                                      "(required: without it the appeal is refused)"},
             "attachments": {"type": "array", "maxItems": 5, "description": "multipart only",
                             "items": {"type": "string", "format": "binary"}},
         },
+        "anyOf": [{"required": ["email"]}, {"required": ["phone"]}],
         "description": "Neither addressee field: the secretariat routes the appeal. One of "
                        "email / phone is required.",
     },
@@ -59,6 +61,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "AppealStatus": {
         "type": "object",
+        "required": ["number", "status", "registered_at", "deadline", "history", "answer"],
         "properties": {
             "number": {"type": "string"},
             "status": {"type": "string", "enum": ["registered", "in_progress", "answered", "closed"]},
@@ -69,7 +72,8 @@ SCHEMAS: dict[str, Any] = {
                 "at": {"type": "string", "format": "date-time"},
                 "note": {"type": ["string", "null"]}}}},
             "answer": {"type": ["object", "null"], "properties": {
-                "text": {"type": "string"}, "answered_at": {"type": ["string", "null"]},
+                "text": {"type": "string"},
+                "answered_at": {"type": ["string", "null"], "format": "date-time"},
                 "attachments": {"type": "array", "items": {"type": "object"}}}},
         },
     },
@@ -81,25 +85,42 @@ SCHEMAS: dict[str, Any] = {
     "AppealMessage": {"type": "object", "properties": {"text": {"type": "string"}}},
 }
 
+_APPEAL_LINKS = {  # what a client (and schemathesis) does next with the new appeal's token
+    "GetAppeal": {"operationId": "getAppeal", "parameters": {"token": "$response.body#/token"}},
+    "AddAppealMessage": {"operationId": "addAppealMessage",
+                         "parameters": {"token": "$response.body#/token"}},
+}
+
 PATHS: dict[str, Any] = {
     "/api/v1/appeals": {"post": {
+        "operationId": "submitAppeal",
         "summary": "Submit a citizen's appeal; it is stored before the answer",
+        "parameters": [{
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+            "description": "Send a retry safely: the same key (from the same client address) with "
+                           "the same request answers the appeal it registered (header "
+                           "Idempotent-Replayed: true) for 24 hours; with a different request "
+                           "it is refused (422 KB_IDEMPOTENCY_KEY_REUSED). 400 if malformed."}],
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/AppealInput"}},
             "multipart/form-data": {"schema": {"$ref": "#/components/schemas/AppealInput"}}}},
         "responses": {
-            "201": _resp("Registered", {"$ref": "#/components/schemas/AppealCreated"}),
-            "400": _resp("Not JSON or multipart", _ERR),
+            "201": {**_resp("Registered", {"$ref": "#/components/schemas/AppealCreated"}),
+                    "links": _APPEAL_LINKS},
+            "400": _resp("Not JSON or multipart, or a body that cannot be read", _ERR),
             "422": _resp("Field-by-field reasons (KB_INVALID_APPEAL; KB_APPEAL_ANONYMOUS when "
                          "name or residence is missing)", _FIELD_ERR),
             **_COMMON_ERRORS,
         }}},
     "/api/v1/appeals/{token}": {"get": {
+        "operationId": "getAppeal",
         "summary": "An appeal's status, history and official answer",
         "parameters": [_TOKEN],
         "responses": {"200": _resp("The appeal", {"$ref": "#/components/schemas/AppealStatus"}),
                       "404": _resp("No such token", _ERR)}}},
     "/api/v1/appeals/{token}/messages": {"post": {
+        "operationId": "addAppealMessage",
         "summary": "Add a follow-up message or documents to an appeal",
         "parameters": [_TOKEN],
         "requestBody": {"required": True, "content": {

@@ -7,16 +7,19 @@ Every problem is reported per field; messages are English msgids, translated by 
 
 from __future__ import annotations
 
-import io
+import asyncio
 import re
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from council.deadlines import APPEAL_TYPES
+from council.filetypes import INSPECT_SECONDS, UnsupportedFile, open_archive
+from council.mailqueue import BadAddress, normalize_address
+from council.names import clean_name
 from council.roster import Roster
+from web.errors import body_errors
 
 
 def N_(msgid: str) -> str:
@@ -24,14 +27,13 @@ def N_(msgid: str) -> str:
     return msgid
 
 
-EMAIL_RE = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,22}[0-9]$")
 TEXT_FIELD_MAX = 64 * 1024
 ANONYMOUS = N_("Anonymous appeals are not considered (art. 8 of the Law of Ukraine \"On citizens' "
              "appeals\"): give your full name and place of residence.")
 TEXT_FIELDS = ("name", "residence", "email", "phone", "addressee_deputy", "addressee_district",
-               "addressee", "subject", "text", "consent", "type", "csrf", "website", "lang")
+               "addressee", "subject", "text", "consent", "type", "csrf", "website", "lang",
+               "form_token")
 
 
 class TooLarge(Exception):  # an HTTP outcome: 413
@@ -71,14 +73,22 @@ def sniff(data: bytes) -> str | None:
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if data.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as z:
+        try:  # the one safe ZIP inspection: a zip bomb is refused before it inflates
+            with open_archive(data) as z:
                 if "word/document.xml" in z.namelist():
                     return ("application/vnd.openxmlformats-officedocument."
                             "wordprocessingml.document")
-        except zipfile.BadZipFile:
+        except UnsupportedFile:
             return None
     return None
+
+
+async def sniff_off_loop(data: bytes) -> str | None:
+    """`sniff` in a worker thread with a time cap: a hostile archive never holds the event loop."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(sniff, data), INSPECT_SECONDS)
+    except TimeoutError:
+        return None
 
 
 def safe_name(name: str | None, mimetype: str) -> str:
@@ -87,8 +97,31 @@ def safe_name(name: str | None, mimetype: str) -> str:
     return base if base else f"attachment{ext}"
 
 
+def form_limit(limits: Limits) -> int:
+    """The largest multipart body worth reading: every file and text field at its limit."""
+    return limits.max_total_bytes + (len(TEXT_FIELDS) + limits.max_attachments + 1) * TEXT_FIELD_MAX
+
+
 async def read_multipart(request: web.Request, limits: Limits) -> Submission:
-    """Stream the parts; raise TooLarge / WrongType as soon as a file breaks the rules."""
+    """Stream the parts; raise TooLarge / WrongType as soon as a file breaks the rules, and
+    web.errors.BadInput (a 4xx) for a body that is not well-formed multipart."""
+    if (request.content_length or 0) > form_limit(limits):
+        raise TooLarge("body")  # declared too large: refused before any of it is read
+    with body_errors():
+        return await _read_parts(request, limits)
+
+
+async def _read_field(part: BodyPartReader) -> bytes:
+    """A text field's bytes, refused as soon as it passes TEXT_FIELD_MAX."""
+    raw = bytearray()
+    while chunk := await part.read_chunk(16 * 1024):
+        raw += chunk
+        if len(raw) > TEXT_FIELD_MAX:
+            raise TooLarge("field")
+    return bytes(raw)
+
+
+async def _read_parts(request: web.Request, limits: Limits) -> Submission:
     sub = Submission()
     total = 0
     reader = await request.multipart()
@@ -111,14 +144,12 @@ async def read_multipart(request: web.Request, limits: Limits) -> Submission:
             if not data:
                 continue
             total += len(data)
-            mimetype = sniff(bytes(data))
+            mimetype = await sniff_off_loop(bytes(data))
             if mimetype is None:
                 raise WrongType(part.filename)
             sub.files.append(Upload(safe_name(part.filename, mimetype), mimetype, bytes(data)))
         elif part.name in TEXT_FIELDS:
-            raw = await part.read(decode=False)
-            if len(raw) > TEXT_FIELD_MAX:
-                raise TooLarge("field")
+            raw = await _read_field(part)
             sub.fields[part.name] = raw.decode("utf-8", errors="replace")
         else:
             await part.release()
@@ -147,6 +178,7 @@ def check_appeal(fields: dict[str, Any], roster: Roster) -> Checked:
     errors: dict[str, str] = {}
     v: dict[str, Any] = {k: _text(fields, k) for k in ("name", "residence", "email", "phone",
                                                          "subject", "text")}
+    v["name"] = clean_name(fields.get("name"))  # shown on Matrix: nothing hidden in it
     anonymous = False
     for key, high, length in (("name", 200, N_("Must be 3 to 200 characters.")),
                               ("residence", 500, N_("Must be 3 to 500 characters."))):
@@ -155,8 +187,11 @@ def check_appeal(fields: dict[str, Any], roster: Roster) -> Checked:
             anonymous = True
         elif not 3 <= len(v[key]) <= high:
             errors[key] = length
-    if v["email"] and (len(v["email"]) > 254 or not EMAIL_RE.match(v["email"])):
-        errors["email"] = N_("Not a valid e-mail address.")
+    if v["email"]:
+        try:  # email-validator, as the mail sender checks it; stored normalized
+            v["email"] = normalize_address(v["email"])
+        except BadAddress:
+            errors["email"] = N_("Not a valid e-mail address.")
     if v["phone"] and not PHONE_RE.match(v["phone"]):
         errors["phone"] = N_("Not a valid phone number.")
     if not v["email"] and not v["phone"] and "email" not in errors:
@@ -200,7 +235,7 @@ def _addressee(fields: dict[str, Any], roster: Roster, v: dict[str, Any],
             return
         v.update(addressee_kind="deputy", addressee_deputy=deputy)
     elif district:
-        if not district.isdigit():
+        if not (district.isascii() and district.isdigit()):
             errors["addressee_district"] = N_("Not a district number.")
             return
         members = tuple(d.id for d in roster.deputies if d.district == int(district))

@@ -1,31 +1,198 @@
-"""JSON errors from one place, with stable error codes (clients switch on `errcode`)."""
+"""Errors from one place: JSON errors with stable codes (clients switch on `errcode`), and the
+mapping of what aiohttp and json raise on a hostile request body to a 4xx.
+
+A body that cannot be read is the client's fault: it is answered with a 4xx (the JSON error on
+/api/, a page elsewhere), logged in one line without its content, and nothing is stored. Body
+reading is wrapped in `body_errors()`, which knows the exceptions the parsers raise; anything
+else is still a bug and a logged 500.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 log = logging.getLogger(__name__)
+
+# What the parsers raise on a hostile body (checked in this order, so subclasses come first):
+# aiohttp's request payload (Content-Encoding, chunked framing) and the multipart reader (part
+# headers, boundaries, a body that ends early), bytes.decode (charset), json.loads (syntax,
+# nesting), and a client gone mid-body.
+BODY_ERRORS: tuple[tuple[type[BaseException], int, str, str], ...] = (
+    (web.RequestPayloadError, 400, "KB_BAD_BODY",
+     "The request body could not be read (bad Content-Encoding or framing)"),
+    (BadHttpMessage, 400, "KB_BAD_MULTIPART", "Malformed multipart part headers"),
+    (RecursionError, 400, "KB_BAD_JSON", "JSON nested too deeply"),
+    (UnicodeDecodeError, 400, "KB_BAD_ENCODING", "The body is not valid text in its charset (UTF-8)"),
+    (LookupError, 415, "KB_UNSUPPORTED_CHARSET", "Unknown charset; send UTF-8"),
+    (json.JSONDecodeError, 400, "KB_BAD_JSON", "The body is not valid JSON"),
+    (ValueError, 400, "KB_BAD_BODY",
+     "Malformed body (multipart boundary or framing, or a JSON value out of range)"),
+    (ConnectionResetError, 400, "KB_INCOMPLETE_BODY", "The request body ended early"),
+)
+_CAUGHT = tuple(cls for cls, *_ in BODY_ERRORS)
+# Content codings aiohttp decodes; anything else would reach the parsers as raw bytes.
+CONTENT_CODINGS = {"", "identity", "gzip", "x-gzip", "deflate", "br", "zstd"}
+MAX_BODY = 2 * 1024 * 1024  # the app's client_max_size: JSON and urlencoded bodies
+
+
+class BadInput(Exception):
+    """A request the client must fix: answered with `status`, nothing changed."""
+
+    def __init__(self, status: int, errcode: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.errcode, self.message = status, errcode, message
+
+
+class ClientFaultLog(logging.Filter):
+    """aiohttp logs a request it cannot parse (framing, Content-Length, a body that fails to
+    decompress after the answer) as an ERROR with a traceback; it is the client's fault, and
+    anyone could fill the log with it: one INFO line, without the request's content."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BadHttpMessage | web.RequestPayloadError):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.msg, record.args = "malformed request refused (%s)", (type(exc).__name__,)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_client_faults() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientFaultLog) for f in server_log.filters):
+        server_log.addFilter(ClientFaultLog())
 
 
 def json_error(status: int, errcode: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"errcode": errcode, "error": message, **extra}, status=status)
 
 
+@contextmanager
+def body_errors() -> Iterator[None]:
+    """Around code that reads or parses the request body: parser errors become BadInput."""
+    try:
+        yield
+    except _CAUGHT as exc:
+        for cls, status, errcode, message in BODY_ERRORS:
+            if isinstance(exc, cls):
+                raise BadInput(status, errcode, message) from exc
+        raise  # pragma: no cover — every caught class is in the table
+
+
+def check_length(request: web.Request, limit: int) -> None:
+    """413 from the declared Content-Length, before any of the body is read."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BadInput(413, "KB_TOO_LARGE", f"The request body is larger than {limit} bytes")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity are not in RFC 8259
+
+
+async def read_json(request: web.Request) -> Any:
+    """The body as JSON, within the app's body size limit; malformed input is BadInput."""
+    check_length(request, MAX_BODY)
+    with body_errors():
+        return json.loads(await request.text(), parse_constant=_no_constant)
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def _is_appservice(request: web.Request) -> bool:
+    """The homeserver's endpoint keeps the Matrix appservice API's own error contract."""
+    return request.path.startswith("/as/")
+
+
+def N_(msgid: str) -> str:
+    """Marks a msgid for Babel's extraction; the error page translates it."""
+    return msgid
+
+
+# What a person is told on the error page, by status (the API gets the technical message).
+PAGE_MESSAGES = {
+    400: N_("The request could not be read. Go back and send it again."),
+    405: N_("This address does not accept this kind of request."),
+    413: N_("The request is too large."),
+    415: N_("The request's format or encoding is not supported."),
+    429: N_("Too many submissions from your address. Please try again later."),
+}
+PAGE_DEFAULT = N_("The request was not accepted.")
+
+
+def _error_page(request: web.Request, status: int, headers: dict[str, str] | None = None
+                ) -> web.Response:
+    """The site's translated error page, with the site around it."""
+    from web.app import render  # web.app imports this module
+
+    response = render(request, "error.html", {"message": PAGE_MESSAGES.get(status, PAGE_DEFAULT)},
+                      status=status)
+    response.headers.update(headers or {})
+    return response
+
+
+def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
+    """An HTTP error's own headers (Allow on a 405, Retry-After, Location) minus the body's."""
+    dropped = {hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH}
+    return {k: v for k, v in exc.headers.items() if k not in dropped}
+
+
+def _closing(request: web.Request, response: web.Response) -> web.Response:
+    """A refused body may be unread or undecodable: answer, then close the connection. A body
+    stream that failed is marked finished, or aiohttp would read on after the answer (to keep
+    the connection) only to log the same decoding error again."""
+    response.force_close()
+    if request.content.exception() is not None:
+        request.content.feed_eof()
+    return response
+
+
+async def _guard_body(request: web.Request) -> None:
+    """Checks every body before its handler: a content coding aiohttp cannot undo is a 415; a
+    form body is parsed here, once, under the mapping (handlers get aiohttp's cached result)."""
+    if not request.can_read_body:
+        return
+    if request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower() not in CONTENT_CODINGS:
+        raise BadInput(415, "KB_UNSUPPORTED_ENCODING", "Unsupported Content-Encoding")
+    if request.content_type in ("", "application/x-www-form-urlencoded"):  # what post() parses
+        check_length(request, MAX_BODY)
+        with body_errors():
+            await request.post()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """No stack trace ever reaches a user: unexpected errors become a stable 500."""
+    """No stack trace ever reaches a user: bad input is a 4xx, unexpected errors a stable 500."""
     try:
+        if not _is_appservice(request):
+            await _guard_body(request)
         return await handler(request)
+    except BadInput as exc:
+        log.info("refused a request body on %s %s: %s", request.method, request.path, exc.errcode)
+        if _is_api(request) or _is_appservice(request):
+            return _closing(request, json_error(exc.status, exc.errcode, exc.message))
+        return _closing(request, _error_page(request, exc.status))
     except web.HTTPException as exc:
-        if exc.status >= 400 and request.path.startswith("/api/") and exc.content_type != "application/json":
-            return json_error(exc.status, "KB_HTTP_" + str(exc.status), exc.reason)
+        if exc.status < 400 or _is_appservice(request) or (exc.status == 404 and not _is_api(request)):
+            raise  # redirects; the appservice's own errors; the 404 page is not_found_page's
+        if _is_api(request) and exc.content_type != "application/json":
+            response = json_error(exc.status, "KB_HTTP_" + str(exc.status), exc.reason)
+            response.headers.update(_kept_headers(exc))
+            return response
+        if not _is_api(request) and exc.content_type == "text/plain":  # aiohttp's bare text
+            return _error_page(request, exc.status, _kept_headers(exc))
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        if request.path.startswith("/api/") or request.path == "/healthz":
+        if _is_api(request):
             return json_error(500, "KB_INTERNAL", "Internal error; it has been logged")
         return web.Response(status=500, content_type="text/html",
                             text="<h1>Внутрішня помилка / Internal error</h1>")

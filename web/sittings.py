@@ -4,7 +4,6 @@ the JSON API (reads are public; creating sittings and adding drafts takes the st
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 from icalendar import Calendar, Event
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from council import sittings as domain
 from council.agenda import KIND_NAMES, sitting_heading, when
@@ -21,9 +21,11 @@ from council.models import utcnow
 from council.store import Store
 from web import openapi
 from web.app import SITE, render
-from web.errors import json_error
+from web.errors import BadInput, body_errors, json_error, read_json
+from web.sittings_api_doc import PATHS, SCHEMAS
 
 SITTING_LENGTH = timedelta(hours=3)  # calendar entries: sittings have no fixed end
+YEARS = (1990, 2100)  # a sitting's plausible years (the API refuses others with a 422)
 
 
 @dataclass
@@ -71,11 +73,18 @@ def _view_json(v: domain.SittingView, ctx: domain.Context) -> dict[str, Any]:
     return out
 
 
+MAX_ID = 2**63 - 1  # the store's integer keys: a larger id names nothing (and SQLite refuses it)
+
+
+def _path_id(text: str) -> int:
+    """A positive id from the path, or 404: ASCII digits only (int() also takes "1_0", "٣")."""
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
+        raise web.HTTPNotFound()
+    return int(text)
+
+
 def _sitting_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    return _path_id(request.match_info["id"])
 
 
 def _error(exc: domain.SittingError) -> web.Response:
@@ -134,10 +143,7 @@ async def sitting_page(request: web.Request) -> web.Response:
 
 async def draft_download(request: web.Request) -> web.StreamResponse:
     deps = request.app[DEPS]
-    try:
-        ids = [int(request.match_info[k]) for k in ("id", "item", "version")]
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    ids = [_path_id(request.match_info[k]) for k in ("id", "item", "version")]
     async with deps.store.session() as s:
         row = await domain.version_file(s, *ids)
     if row is None:
@@ -162,7 +168,7 @@ async def calendar_ics(request: web.Request) -> web.Response:
     cal.add("version", "2.0")
     cal.add("x-wr-calname", f"Засідання — {site.council_name}")
     cal.add("x-wr-timezone", str(ctx.tz))
-    base = f"{request.scheme}://{request.host}"
+    base = site.base_url  # configured: the Host header is the client's to write
     for x in all_:
         ev = Event()
         ev.add("uid", f"sitting-{x.id}@{site.server_name}")
@@ -204,11 +210,8 @@ async def api_create(request: web.Request) -> web.Response:
         return denied
     deps = request.app[DEPS]
     ctx = deps.context()
-    try:
-        data = await request.json()
-        if not isinstance(data, dict):
-            raise ValueError
-    except (ValueError, json.JSONDecodeError):
+    data = await read_json(request)  # malformed JSON: BadInput, a 4xx from web.errors
+    if not isinstance(data, dict):
         return json_error(400, "KB_BAD_JSON", "Тіло має бути об'єктом JSON / Body must be a JSON object")
     starts = data.get("starts_at")
     if isinstance(starts, str):  # a local time without an offset is the council's local time
@@ -220,9 +223,15 @@ async def api_create(request: web.Request) -> web.Response:
             pass  # pydantic names the field
     try:
         spec = domain.NewSitting.model_validate(data)
-        async with deps.store.session() as s:
-            sitting, created = await domain.create_sitting(s, ctx, spec)
-            body = _sitting_json(sitting, ctx)
+        if not YEARS[0] <= spec.starts_at.year <= YEARS[1]:  # and no date arithmetic overflows
+            return json_error(422, "KB_INVALID", "Неправильні дані / Invalid input", fields={
+                "starts_at": f"the year must be {YEARS[0]} to {YEARS[1]}"})
+        if spec.external_key == "":  # an empty key is no key (a second one would collide)
+            spec = spec.model_copy(update={"external_key": None})
+        try:
+            body, created = await _create(deps, ctx, spec)
+        except IntegrityError:  # the same external_key created meanwhile: that one answers
+            body, created = await _create(deps, ctx, spec)
     except ValidationError as exc:
         return _invalid(exc)
     except domain.SittingError as exc:
@@ -231,26 +240,66 @@ async def api_create(request: web.Request) -> web.Response:
     return web.json_response(body, status=201 if created else 200)
 
 
+async def _create(deps: Deps, ctx: domain.Context, spec: domain.NewSitting) -> tuple[dict[str, Any], bool]:
+    async with deps.store.session() as s:
+        sitting, created = await domain.create_sitting(s, ctx, spec)
+        return _sitting_json(sitting, ctx), created
+
+
+FIELD_MAX = 2000  # characters kept of a text field
+FORM_OVERHEAD = 256 * 1024  # a multipart body's fields and part headers beside the file
+
+
+def _too_large(limit: int) -> domain.SittingError:
+    return domain.SittingError("KB_FILE_TOO_LARGE", f"файл більший за {limit // (1024 * 1024)} МіБ",
+                               f"the file exceeds {limit // (1024 * 1024)} MiB", "file", 413)
+
+
+async def _read_bounded(part: BodyPartReader, limit: int) -> bytes | None:
+    """The part's raw bytes, or None past `limit` (its Content-Encoding is not undone:
+    form-data has none, RFC 7578)."""
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _read_form(request: web.Request, limit: int) -> tuple[dict[str, str], tuple[str, bytes] | None]:
-    """Multipart fields and the one file, reading no more than `limit` bytes of it."""
+    """Multipart fields and the one file, reading no more than `limit` bytes of it; a body that
+    is not well-formed multipart (or fields not UTF-8) raises BadInput, a 4xx."""
+    if (request.content_length or 0) > limit + FORM_OVERHEAD:
+        raise _too_large(limit)  # declared too large: refused before reading any of it
+    with body_errors():  # SittingError is a ValueError: raised outside, not mapped to a 400
+        fields, upload = await _form_parts(request, limit)
+    if upload is None:
+        return fields, None
+    name, data = upload
+    if data is None:
+        raise _too_large(limit)
+    return fields, (name, data)
+
+
+async def _form_parts(request: web.Request, limit: int
+                      ) -> tuple[dict[str, str], tuple[str, bytes | None] | None]:
     fields: dict[str, str] = {}
-    upload: tuple[str, bytes] | None = None
+    upload: tuple[str, bytes | None] | None = None
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
-            continue
-        if part.name == "file":
-            chunks, size = [], 0
-            while chunk := await part.read_chunk(256 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise domain.SittingError(
-                        "KB_FILE_TOO_LARGE", f"файл більший за {limit // (1024 * 1024)} МіБ",
-                        f"the file exceeds {limit // (1024 * 1024)} MiB", "file", 413)
-                chunks.append(chunk)
-            upload = (part.filename or "draft", b"".join(chunks))
+            await part.release()
+        elif part.name == "file":
+            upload = (part.filename or "draft", await _read_bounded(part, limit))
+            if upload[1] is None:
+                break  # too large: stop reading
         elif part.name:
-            fields[part.name] = (await part.text())[:2000]
+            if (raw := await _read_bounded(part, 4 * FIELD_MAX)) is None:
+                raise BadInput(413, "KB_FIELD_TOO_LARGE", "A text field is too long")
+            fields[part.name] = raw.decode("utf-8")[:FIELD_MAX]
+        else:
+            await part.release()
     return fields, upload
 
 
@@ -269,7 +318,7 @@ async def api_add_draft(request: web.Request) -> web.Response:
             raise domain.SittingError("KB_NO_FILE", "немає файлу", "no file part", "file")
         spec = domain.NewDraft.model_validate({k: v for k, v in fields.items()
                                                if k in domain.NewDraft.model_fields and v != ""})
-        file = domain.prepare_file(ctx, upload[1], upload[0])
+        file = await domain.prepare_file_off_loop(ctx, upload[1], upload[0])
         async with deps.store.session() as s:
             item = await domain.add_draft(s, ctx, sitting_id, spec, file, source="api")
             body = {"id": item.id, "number": item.number, "title": item.title, "version": 1,
@@ -280,36 +329,6 @@ async def api_add_draft(request: web.Request) -> web.Response:
         return _error(exc)
     deps.on_change()
     return web.json_response(body, status=201)
-
-
-ERR = {"$ref": "#/components/schemas/Error"}
-_err = {"description": "error", "content": {"application/json": {"schema": ERR}}}
-PATHS = {
-    "/api/v1/sittings": {
-        "get": {"summary": "All sittings", "responses": {"200": {"description": "the list"}}},
-        "post": {
-            "summary": "Create a sitting (staff)", "security": [{"staffToken": []}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "$ref": "#/components/schemas/NewSitting"}}}},
-            "responses": {"201": {"description": "created"}, "200": {"description":
-                          "already created with this external_key"}, "401": _err, "404": _err,
-                          "422": _err}}},
-    "/api/v1/sittings/{id}": {"get": {
-        "summary": "A sitting with its agenda, draft versions, law warnings and paper saved",
-        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-        "responses": {"200": {"description": "the sitting"}, "404": _err}}},
-    "/api/v1/sittings/{id}/drafts": {"post": {
-        "summary": "Add an agenda item with its draft decision (staff; PDF, DOCX or ODT)",
-        "security": [{"staffToken": []}],
-        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["number", "title", "initiator", "file"],
-            "properties": {"number": {"type": "string"}, "title": {"type": "string"},
-                           "initiator": {"type": "string"}, "commission": {"type": "string"},
-                           "file": {"type": "string", "format": "binary"}}}}}},
-        "responses": {"201": {"description": "published"}, "401": _err, "404": _err, "409": _err,
-                      "413": _err, "415": _err, "422": _err}}},
-}
 
 
 def setup(app: web.Application, deps: Deps) -> None:
@@ -323,4 +342,4 @@ def setup(app: web.Application, deps: Deps) -> None:
     app.router.add_get("/api/v1/sittings/{id}", api_get)
     app.router.add_post("/api/v1/sittings/{id}/drafts", api_add_draft)
     schema = domain.NewSitting.model_json_schema(ref_template="#/components/schemas/{model}")
-    openapi.register(app, PATHS, {"NewSitting": schema})
+    openapi.register(app, PATHS, {"NewSitting": schema, **SCHEMAS})
