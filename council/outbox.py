@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council.models import OutboxMessage, utcnow
+from council.models import OutboxMessage, aware, utcnow
 from council.store import Store
 
 MAX_BACKOFF = timedelta(minutes=5)
@@ -99,7 +99,7 @@ async def due(store: Store, limit: int = 50, now: datetime | None = None, per_ro
     for r in rows:
         if r.room_id in blocked:
             continue
-        if _aware(r.next_attempt_at) > now or taken.get(r.room_id, 0) >= per_room:
+        if aware(r.next_attempt_at) > now or taken.get(r.room_id, 0) >= per_room:
             blocked.add(r.room_id)
             continue
         taken[r.room_id] = taken.get(r.room_id, 0) + 1
@@ -190,7 +190,3 @@ async def counts(store: Store) -> dict[str, int]:
                                .group_by(OutboxMessage.status))
         return dict(rows.all())
 
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were written as UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -108,8 +109,16 @@ def test_kabinet_up_prints_how_to_sign_in_and_stops_cleanly_on_ctrl_c(tmp_path: 
         assert "secretariat: user clerk  password test-clerk-1" in out
         config = str((tmp_path / "var" / "homeserver.yaml").resolve())
         assert synapse_running(config)
+        # Keep reading what it prints while it stops: a full pipe would block its log writes.
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+        reader.start()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("kabinet up did not stop within 60 s after Ctrl-C; its last "
+                                 "output:\n" + "".join(lines[-60:])) from None
+        assert code == 0, "".join(lines[-60:])
         assert not synapse_running(config)  # Synapse was stopped with us
     finally:
         if proc.poll() is None:

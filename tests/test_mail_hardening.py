@@ -255,3 +255,17 @@ async def test_intake_stores_the_normalized_address(store, web_url):
         stored = await s.scalar(select(appeals.Appeal.email).where(appeals.Appeal.number == body["number"]))
         mail_to = await s.scalar(select(mailqueue.MailJob.to_addr))
     assert stored == mail_to == "Ivan.Petrenko@example.org"
+
+
+async def test_nul_characters_in_text_fields_are_dropped_not_a_server_error(store, web_url):
+    """PostgreSQL refuses to store NUL: it must not turn a citizen's appeal into a 500."""
+    deputy = load_roster(DEMO_ROSTER).deputies[0].id
+    fields = appeal_fields(addressee_deputy=deputy, subject="Ремонт\x00 дороги",
+                           text="Прошу\x00 відремонтувати дорогу.", residence="м. Тестове\x00, 1")
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{web_url}/api/v1/appeals", json=fields) as resp:
+        body = await resp.json()
+        assert resp.status == 201, body
+    async with store.session() as s:
+        stored = await s.scalar(select(appeals.Appeal).where(appeals.Appeal.number == body["number"]))
+    assert (stored.subject, stored.text) == ("Ремонт дороги", "Прошу відремонтувати дорогу.")

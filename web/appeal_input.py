@@ -179,6 +179,8 @@ def check_appeal(fields: dict[str, Any], roster: Roster) -> Checked:
     v: dict[str, Any] = {k: _text(fields, k) for k in ("name", "residence", "email", "phone",
                                                          "subject", "text")}
     v["name"] = clean_name(fields.get("name"))  # shown on Matrix: nothing hidden in it
+    for key in ("residence", "subject", "text"):  # no text holds NUL, and PostgreSQL refuses it
+        v[key] = v[key].replace("\x00", "").strip()
     anonymous = False
     for key, high, length in (("name", 200, N_("Must be 3 to 200 characters.")),
                               ("residence", 500, N_("Must be 3 to 500 characters."))):

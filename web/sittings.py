@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from council import sittings as domain
 from council.agenda import KIND_NAMES, sitting_heading, when
-from council.models import utcnow
+from council.models import aware, utcnow
 from council.store import Store
 from web import openapi
 from web.app import SITE, render
@@ -39,9 +39,6 @@ class Deps:
 DEPS: web.AppKey[Deps] = web.AppKey("sittings_deps", Deps)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
-
 
 def _download(sitting_id: int, item_id: int, version: int) -> str:
     return f"/sittings/{sitting_id}/drafts/{item_id}/{version}"
@@ -49,8 +46,8 @@ def _download(sitting_id: int, item_id: int, version: int) -> str:
 
 def _sitting_json(s: domain.Sitting, ctx: domain.Context) -> dict[str, Any]:
     return {"id": s.id, "kind": s.kind, "body": s.body, "number": s.number, "title": s.title,
-            "starts_at": _aware(s.starts_at).astimezone(ctx.tz).isoformat(), "place": s.place,
-            "announced_at": _aware(s.announced_at).isoformat(), "url": f"/sittings/{s.id}"}
+            "starts_at": aware(s.starts_at).astimezone(ctx.tz).isoformat(), "place": s.place,
+            "announced_at": aware(s.announced_at).isoformat(), "url": f"/sittings/{s.id}"}
 
 
 def _view_json(v: domain.SittingView, ctx: domain.Context) -> dict[str, Any]:
@@ -65,7 +62,7 @@ def _view_json(v: domain.SittingView, ctx: domain.Context) -> dict[str, Any]:
         "warnings": warn(v.item_warnings.get(i.id, [])),
         "versions": [{"version": x.version, "filename": x.filename, "mimetype": x.mimetype,
                       "size": x.size, "pages": x.pages, "sha256": x.sha256,
-                      "published_at": _aware(x.published_at).isoformat(),
+                      "published_at": aware(x.published_at).isoformat(),
                       "download": _download(v.sitting.id, i.id, x.version)} for x in vs],
     } for i, vs in v.items]
     out["paper"] = {"pages": v.paper.pages, "recipients": v.paper.recipients,
@@ -117,10 +114,10 @@ async def sittings_page(request: web.Request) -> web.Response:
     async with deps.store.session() as s:
         all_ = await domain.list_sittings(s)
     now = utcnow() - SITTING_LENGTH
-    rows = [(x, sitting_heading(x.kind, x.title, x.number), when(_aware(x.starts_at), ctx.tz))
+    rows = [(x, sitting_heading(x.kind, x.title, x.number), when(aware(x.starts_at), ctx.tz))
             for x in all_]
-    upcoming = [r for r in rows if _aware(r[0].starts_at) >= now]
-    past = [r for r in reversed(rows) if _aware(r[0].starts_at) < now]
+    upcoming = [r for r in rows if aware(r[0].starts_at) >= now]
+    past = [r for r in reversed(rows) if aware(r[0].starts_at) < now]
     return render(request, "sittings.html", {"upcoming": upcoming, "past": past})
 
 
@@ -135,9 +132,9 @@ async def sitting_page(request: web.Request) -> web.Response:
     commissions = {c.id: c.name for c in ctx.roster.commissions}
     heading = sitting_heading(v.sitting.kind, v.sitting.title, v.sitting.number)
     return render(request, "sitting.html", {
-        "v": v, "heading": heading, "starts": when(_aware(v.sitting.starts_at), ctx.tz),
+        "v": v, "heading": heading, "starts": when(aware(v.sitting.starts_at), ctx.tz),
         "commissions": commissions, "download": _download,
-        "day": lambda moment: when(_aware(moment), ctx.tz)[:10],
+        "day": lambda moment: when(aware(moment), ctx.tz)[:10],
         "kind_en": KIND_NAMES.get(v.sitting.kind, KIND_NAMES["plenary"])[1]})
 
 
@@ -173,9 +170,9 @@ async def calendar_ics(request: web.Request) -> web.Response:
         ev = Event()
         ev.add("uid", f"sitting-{x.id}@{site.server_name}")
         ev.add("summary", sitting_heading(x.kind, x.title, x.number))
-        ev.add("dtstart", _aware(x.starts_at))
-        ev.add("dtend", _aware(x.starts_at) + SITTING_LENGTH)
-        ev.add("dtstamp", _aware(x.announced_at))
+        ev.add("dtstart", aware(x.starts_at))
+        ev.add("dtend", aware(x.starts_at) + SITTING_LENGTH)
+        ev.add("dtstamp", aware(x.announced_at))
         ev.add("location", x.place)
         ev.add("url", f"{base}/sittings/{x.id}")
         ev.add("description", f"Порядок денний і проєкти рішень / Agenda and drafts: "

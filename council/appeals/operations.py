@@ -1,229 +1,40 @@
-"""Citizens' appeals (Law "Про звернення громадян"): the tables and what may happen to them.
-
-Every operation runs inside the caller's unit of work and writes, in that same transaction,
-the appeal change, its history event, the Matrix messages (outbox, room `$room:appeal:<id>`)
-and the e-mail to the citizen (mail queue), so a crash never leaves one without the others.
-Personal data (name, residence, contacts) is kept here and posted only into the appeal room;
-it never goes into room names, topics, history notes or logs.
-"""
+"""What may happen to an appeal: register, status, answer, extend, transfer, take, follow-up, reminders."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
-    JSON,
-    Date,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    delete,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from council import appeal_texts as texts
 from council import deadlines, mailqueue, outbox
-from council.models import Base, BigId, OutboxMessage, utcnow
-
-STATUSES = ("registered", "in_progress", "answered", "closed")
-SETTABLE = ("in_progress", "answered", "closed")
-OPEN = ("registered", "in_progress")
-TOKEN_BYTES = 24  # 192 bits; only its sha256 is stored
-KEY_RETENTION = timedelta(hours=24)  # an Idempotency-Key / form token names its appeal this long
-
-
-class AppealError(ValueError):
-    """A request the rules refuse; the message is bilingual and safe to show."""
-
-
-class AppealCounter(Base):
-    """Registration numbers: one row per year, incremented inside the registering transaction
-    (the row lock on PostgreSQL, the write lock on SQLite make numbers unique and gapless)."""
-
-    __tablename__ = "appeal_counters"
-
-    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    last: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class Appeal(Base):
-    __tablename__ = "appeals"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    number: Mapped[str] = mapped_column(String(32), unique=True)  # Д-2026/000123
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    idem_key: Mapped[str | None] = mapped_column(String(128), unique=True)
-    type: Mapped[str] = mapped_column(String(16), default="application")
-    status: Mapped[str] = mapped_column(String(16), default="registered", index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    residence: Mapped[str] = mapped_column(String(500))
-    email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(40))
-    addressee_kind: Mapped[str] = mapped_column(String(16))  # deputy | district | unknown
-    addressee_deputy: Mapped[str | None] = mapped_column(String(64))
-    addressee_district: Mapped[int | None] = mapped_column(Integer)
-    responsible: Mapped[str | None] = mapped_column(String(64))  # roster id of the deputy
-    candidates: Mapped[list[str]] = mapped_column(JSON, default=list)  # district deputies
-    subject: Mapped[str] = mapped_column(String(300))
-    text: Mapped[str] = mapped_column(Text)
-    lang: Mapped[str] = mapped_column(String(8), default="uk")
-    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    received_on: Mapped[date] = mapped_column(Date)
-    deadline: Mapped[date] = mapped_column(Date, index=True)
-    answer_text: Mapped[str | None] = mapped_column(Text)
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    answer_prompt_key: Mapped[str | None] = mapped_column(String(255))
-    room_ready: Mapped[bool] = mapped_column(default=False, index=True)
-    # The bridge brings the room's members and space parents in line when these differ.
-    members_version: Mapped[int] = mapped_column(Integer, default=1)
-    members_done: Mapped[int] = mapped_column(Integer, default=0)
-    parents: Mapped[list[str]] = mapped_column(JSON, default=list)  # deputies whose space holds it
-    topic_version: Mapped[int] = mapped_column(Integer, default=0)
-    messages_seq: Mapped[int] = mapped_column(Integer, default=0)
-
-    def members(self) -> list[str]:
-        """Deputies (roster ids) who belong in the room besides the secretariat."""
-        if self.responsible:
-            return [self.responsible]
-        return list(self.candidates or [])
-
-
-class AppealMessage(Base):
-    __tablename__ = "appeal_messages"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"), index=True)
-    author: Mapped[str] = mapped_column(String(16))  # citizen | deputy
-    kind: Mapped[str] = mapped_column(String(16))  # text | answer
-    text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class AppealAttachment(Base):
-    __tablename__ = "appeal_attachments"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"), index=True)
-    origin: Mapped[str] = mapped_column(String(16))  # citizen | answer
-    sha256: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(255))
-    mimetype: Mapped[str] = mapped_column(String(127))
-    size: Mapped[int] = mapped_column(Integer)
-    source_event: Mapped[str | None] = mapped_column(String(255), unique=True)  # Matrix event
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class IntakeKey(Base):
-    """An Idempotency-Key (API) or one-time form token that registered an appeal: a retry with
-    the same key and the same request gets that appeal again. Only hashes are kept; rows older
-    than KEY_RETENTION are pruned."""
-
-    __tablename__ = "intake_keys"
-
-    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
-    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-
-
-class AppealEvent(Base):
-    """Status history, shown to the citizen: notes never hold personal data."""
-
-    __tablename__ = "appeal_events"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"), index=True)
-    # registered, status, answered, extended, transferred, taken, message
-    kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
-    note: Mapped[str | None] = mapped_column(Text)
-    actor: Mapped[str | None] = mapped_column(String(255))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    sha256: str
-    name: str
-    mimetype: str
-    size: int
-
-
-@dataclass(frozen=True)
-class NewAppeal:
-    name: str
-    residence: str
-    subject: str
-    text: str
-    email: str | None = None
-    phone: str | None = None
-    addressee_kind: str = "unknown"
-    addressee_deputy: str | None = None
-    addressee_district: int | None = None
-    candidates: tuple[str, ...] = ()
-    type: str = "application"
-    lang: str = "uk"
-    attachments: tuple[StoredFile, ...] = ()
-    idem_key: str | None = None
-
-
-@dataclass(frozen=True)
-class Idempotency:
-    """A retry-safe registration: the scoped key's hash, the request's hash, and the status
-    token the appeal gets (derived from the key by the caller, so a replay can answer it)."""
-
-    key_hash: str
-    request_hash: str
-    token: str
-
-
-class KeyReused(AppealError):
-    """The key already registered a different request."""
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the rules need from configuration: where the status page lives, terms per type,
-    the ghost users' namespace, and the council's time zone (the law counts local dates)."""
-
-    server_name: str
-    ghost_prefix: str
-    base_url: str
-    terms: dict[str, Any] = field(default_factory=lambda: dict(deadlines.DEFAULT_TERMS))
-    tz: tzinfo = deadlines.COUNCIL_TZ
-
-    def ghost(self, appeal_id: int) -> str:
-        return f"@{self.ghost_prefix}citizen_{appeal_id}:{self.server_name}"
-
-    def status_url(self, token: str) -> str:
-        return f"{self.base_url}/appeals/{token}"
-
-
-def room_key(appeal_id: int) -> str:
-    return f"appeal:{appeal_id}"
-
-
-def room_ref(appeal_id: int) -> str:
-    return outbox.ROOM_REF + room_key(appeal_id)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def format_number(year: int, seq: int) -> str:
-    return f"Д-{year}/{seq:06d}"
+from council.appeals.tables import (
+    Appeal,
+    AppealAttachment,
+    AppealCounter,
+    AppealEvent,
+    AppealMessage,
+)
+from council.appeals.values import (
+    OPEN,
+    SETTABLE,
+    TOKEN_BYTES,
+    AppealError,
+    Context,
+    NewAppeal,
+    StoredFile,
+    format_number,
+    hash_token,
+    room_ref,
+)
+from council.models import OutboxMessage, utcnow
 
 
 async def next_number(session: AsyncSession, year: int) -> str:
@@ -420,61 +231,6 @@ async def follow_up(session: AsyncSession, ctx: Context, appeal: Appeal, text: s
     _history(session, appeal, "message", None, "citizen")
 
 
-async def by_key(session: AsyncSession, once: Idempotency) -> Appeal | None:
-    """The appeal this key registered, or None; KeyReused if it was for another request.
-    Run it in a read-only unit of work of its own (see next_number on SQLite snapshots)."""
-    row = await session.get(IntakeKey, once.key_hash)
-    if row is None:
-        return None
-    appeal = await by_id(session, row.appeal_id)
-    if row.request_hash != once.request_hash or appeal is None \
-            or appeal.token_hash != hash_token(once.token):
-        raise KeyReused("Цей ключ уже використано для іншого запиту / This key was already used "
-                        "for a different request")
-    return appeal
-
-
-async def remember_key(session: AsyncSession, once: Idempotency, appeal_id: int) -> None:
-    """In the registering transaction: a concurrent twin fails here on the primary key."""
-    session.add(IntakeKey(key_hash=once.key_hash, request_hash=once.request_hash,
-                          appeal_id=appeal_id))
-    await session.flush()
-
-
-async def prune_keys(session: AsyncSession, older_than: timedelta = KEY_RETENTION) -> int:
-    result = await session.execute(delete(IntakeKey).where(IntakeKey.created_at < utcnow() - older_than))
-    return result.rowcount or 0
-
-
-async def by_token(session: AsyncSession, token: str) -> Appeal | None:
-    if not token or len(token) > 100:
-        return None
-    return await session.scalar(select(Appeal).where(Appeal.token_hash == hash_token(token)))
-
-
-async def by_id(session: AsyncSession, appeal_id: int, *, lock: bool = False) -> Appeal | None:
-    query = select(Appeal).where(Appeal.id == appeal_id)
-    if lock and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return await session.scalar(query)
-
-
-async def history(session: AsyncSession, appeal_id: int) -> list[AppealEvent]:
-    return list((await session.scalars(select(AppealEvent).where(AppealEvent.appeal_id == appeal_id)
-                                       .order_by(AppealEvent.id))).all())
-
-
-async def attachments(session: AsyncSession, appeal_id: int) -> list[AppealAttachment]:
-    return list((await session.scalars(
-        select(AppealAttachment).where(AppealAttachment.appeal_id == appeal_id)
-        .order_by(AppealAttachment.id))).all())
-
-
-async def messages(session: AsyncSession, appeal_id: int) -> list[AppealMessage]:
-    return list((await session.scalars(select(AppealMessage).where(
-        AppealMessage.appeal_id == appeal_id).order_by(AppealMessage.id))).all())
-
-
 async def release_room_messages(session: AsyncSession, appeal_id: int) -> None:
     """The room exists now: messages that were deferred waiting for it may go at once."""
     await session.execute(update(OutboxMessage).where(
@@ -507,12 +263,3 @@ async def remind(session: AsyncSession, today: date) -> int:
 
 def deadlines_window() -> timedelta:
     return timedelta(days=deadlines.REMIND_BEFORE_DAYS)
-
-
-async def overdue(session: AsyncSession, today: date) -> list[Appeal]:
-    return list((await session.scalars(select(Appeal).where(
-        Appeal.status.in_(OPEN), Appeal.deadline < today).order_by(Appeal.deadline))).all())
-
-
-async def listing(session: AsyncSession) -> list[Appeal]:
-    return list((await session.scalars(select(Appeal).order_by(Appeal.id))).all())

@@ -1,0 +1,63 @@
+"""Citizens' appeals (Law "Про звернення громадян"): the tables and what may happen to them.
+
+Every operation runs inside the caller's unit of work and writes, in that same transaction,
+the appeal change, its history event, the Matrix messages (outbox, room `$room:appeal:<id>`)
+and the e-mail to the citizen (mail queue), so a crash never leaves one without the others.
+Personal data (name, residence, contacts) is kept here and posted only into the appeal room;
+it never goes into room names, topics, history notes or logs.
+"""
+
+from __future__ import annotations
+
+from council import appeal_texts as texts
+from council.appeals.keys import by_key, prune_keys, remember_key
+from council.appeals.operations import (
+    add_answer_file,
+    answer,
+    deadlines_window,
+    extend,
+    follow_up,
+    next_number,
+    register,
+    release_room_messages,
+    remind,
+    set_status,
+    take,
+    transfer,
+)
+from council.appeals.queries import attachments, by_id, by_token, history, listing, messages, overdue
+from council.appeals.tables import (
+    Appeal,
+    AppealAttachment,
+    AppealCounter,
+    AppealEvent,
+    AppealMessage,
+    IntakeKey,
+)
+from council.appeals.values import (
+    KEY_RETENTION,
+    OPEN,
+    SETTABLE,
+    STATUSES,
+    TOKEN_BYTES,
+    AppealError,
+    Context,
+    Idempotency,
+    KeyReused,
+    NewAppeal,
+    StoredFile,
+    format_number,
+    hash_token,
+    room_key,
+    room_ref,
+)
+
+__all__ = [
+    "KEY_RETENTION", "OPEN", "SETTABLE", "STATUSES", "TOKEN_BYTES", "Appeal", "AppealAttachment",
+    "AppealCounter", "AppealError", "AppealEvent", "AppealMessage", "Context", "Idempotency",
+    "IntakeKey", "KeyReused", "NewAppeal", "StoredFile", "add_answer_file", "answer", "attachments",
+    "by_id", "by_key", "by_token", "deadlines_window", "extend", "follow_up", "format_number",
+    "hash_token", "history", "listing", "messages", "next_number", "overdue", "prune_keys",
+    "register", "release_room_messages", "remember_key", "remind", "room_key", "room_ref",
+    "set_status", "take", "texts", "transfer",
+]

@@ -1,0 +1,59 @@
+"""Reading appeals: by token or id, their history, attachments and messages, overdue, listing."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import (
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from council.appeals.tables import (
+    Appeal,
+    AppealAttachment,
+    AppealEvent,
+    AppealMessage,
+)
+from council.appeals.values import (
+    OPEN,
+    hash_token,
+)
+
+
+async def by_token(session: AsyncSession, token: str) -> Appeal | None:
+    if not token or len(token) > 100:
+        return None
+    return await session.scalar(select(Appeal).where(Appeal.token_hash == hash_token(token)))
+
+
+async def by_id(session: AsyncSession, appeal_id: int, *, lock: bool = False) -> Appeal | None:
+    query = select(Appeal).where(Appeal.id == appeal_id)
+    if lock and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def history(session: AsyncSession, appeal_id: int) -> list[AppealEvent]:
+    return list((await session.scalars(select(AppealEvent).where(AppealEvent.appeal_id == appeal_id)
+                                       .order_by(AppealEvent.id))).all())
+
+
+async def attachments(session: AsyncSession, appeal_id: int) -> list[AppealAttachment]:
+    return list((await session.scalars(
+        select(AppealAttachment).where(AppealAttachment.appeal_id == appeal_id)
+        .order_by(AppealAttachment.id))).all())
+
+
+async def messages(session: AsyncSession, appeal_id: int) -> list[AppealMessage]:
+    return list((await session.scalars(select(AppealMessage).where(
+        AppealMessage.appeal_id == appeal_id).order_by(AppealMessage.id))).all())
+
+
+async def overdue(session: AsyncSession, today: date) -> list[Appeal]:
+    return list((await session.scalars(select(Appeal).where(
+        Appeal.status.in_(OPEN), Appeal.deadline < today).order_by(Appeal.deadline))).all())
+
+
+async def listing(session: AsyncSession) -> list[Appeal]:
+    return list((await session.scalars(select(Appeal).order_by(Appeal.id))).all())
