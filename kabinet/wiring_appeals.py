@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from appservice.appeal_commands import AnswerFiles, AppealCommands
-from bridges.appeals import AppealRooms, reminders
+from appservice.appeal_rooms import AppealRooms, reminders
 from bridges.mail import MailSender
 from council import appeals, deadlines
 from council.blobs import BlobStore, collect_orphans

@@ -12,9 +12,9 @@ import pytest
 from mautrix.types import EventType, RoomID
 from sqlalchemy import select
 
+from appservice.appeal_rooms import AppealRooms
 from appservice.delivery import MARKER, Delivery
 from appservice.matrix import Homeserver
-from bridges.appeals import AppealRooms
 from council import appeals, outbox, registry
 from council.models import OutboxMessage
 from council.roster import load_roster
