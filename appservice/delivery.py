@@ -17,9 +17,10 @@ from mautrix.api import Method, Path
 from mautrix.errors import MatrixRequestError, MLimitExceeded
 from mautrix.types import EventType, RoomID
 
-from appservice.matrix import Homeserver
-from council import outbox, registry
-from council.blobs import BlobStore
+from appservice.homeserver import Homeserver
+from council import outbox
+from council import rooms as registry
+from council.files.blobs import BlobStore
 from council.store import Store
 
 log = logging.getLogger(__name__)

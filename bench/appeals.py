@@ -40,9 +40,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from appservice.delivery import MARKER  # noqa: E402
-from appservice.desired import RoomSpec  # noqa: E402
-from appservice.reconcile import FIXED_STATE  # noqa: E402
-from council import registry  # noqa: E402
+from appservice.roster.desired import RoomSpec  # noqa: E402
+from appservice.roster.reconcile import FIXED_STATE  # noqa: E402
+from council import rooms as registry  # noqa: E402
 from council.appeals import Appeal  # noqa: E402
 from council.models import OutboxMessage  # noqa: E402
 from council.roster import load_roster  # noqa: E402

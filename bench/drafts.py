@@ -43,10 +43,12 @@ from nio import AsyncClient, LoginResponse, SyncResponse  # noqa: E402
 from pypdf import PdfReader, PdfWriter  # noqa: E402
 
 from bench.provision import create_accounts, free_port, make_roster  # noqa: E402
-from council import agenda, outbox, registry  # noqa: E402
+from council import outbox  # noqa: E402
+from council import rooms as registry  # noqa: E402
 from council import sittings as domain  # noqa: E402
+from council.sittings import agenda  # noqa: E402
 from kabinet.config import load_settings  # noqa: E402
-from kabinet.demo_sittings import draft_pdf  # noqa: E402
+from kabinet.features.sittings_demo import draft_pdf  # noqa: E402
 from kabinet.wiring import Kabinet  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

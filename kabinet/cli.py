@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from council.roster import Roster, RosterError, load_roster
-from kabinet import cli_appeals, cli_sittings, control
+from kabinet import control
 from kabinet.config import ConfigError, Settings, load_settings
 from kabinet.control import ControlError
+from kabinet.features import appeals_cli as cli_appeals
+from kabinet.features import sittings_cli as cli_sittings
 from kabinet.launcher import HomeserverError
 from kabinet.lock import DataDirInUse, Holder, holder
 from kabinet.secrets import PRIVATE_UMASK

@@ -13,18 +13,19 @@ from aiohttp import web
 
 from appservice.commands import Commands
 from appservice.delivery import Delivery
-from appservice.matrix import Homeserver
-from appservice.reconcile import Reconciler, Report
-from appservice.server import FailedEventRetries, TransactionServer
-from appservice.sittings import SittingRooms
-from council import holidays as ua_holidays
+from appservice.homeserver import Homeserver
+from appservice.roster.reconcile import Reconciler, Report
+from appservice.sittings.rooms import SittingRooms
+from appservice.transactions import FailedEventRetries, TransactionServer
 from council import inbox
 from council import sittings as sittings_domain
-from council.blobs import BlobStore
+from council.files.blobs import BlobStore
+from council.law import holidays as ua_holidays
 from council.roster import Roster
 from council.store import Store
-from kabinet import control, wiring_appeals
+from kabinet import control
 from kabinet.config import Settings
+from kabinet.features import appeals as wiring_appeals
 from kabinet.launcher import (
     EmbeddedSynapse,
     HomeserverError,
@@ -33,9 +34,9 @@ from kabinet.launcher import (
     register_account,
 )
 from kabinet.secrets import Registration, ensure_secrets
-from web import sittings as web_sittings
 from web.app import SiteInfo, create_app
 from web.health import REPORTS
+from web.sittings import pages as web_sittings
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class Kabinet:
 
     def _setup_sittings(self) -> None:
         """Paperless sittings: the room worker + file-drop handler, the web pages, the demo."""
-        from kabinet import demo_sittings
+        from kabinet.features import sittings_demo as demo_sittings
 
         s = self.settings
         self.sitting_rooms = SittingRooms(

@@ -13,7 +13,8 @@ from aiosmtpd.controller import Controller
 from mautrix.api import Method, Path
 from sqlalchemy import func, select
 
-from council import appeals, mailqueue, registry
+from council import appeals, mailqueue
+from council import rooms as registry
 from council.models import OutboxMessage
 from tests.conftest import free_port
 from tests.matrix_helpers import wait_for

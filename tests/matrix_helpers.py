@@ -111,8 +111,8 @@ async def timeline_since(client: AsyncClient, since: str) -> dict[str, list[dict
 
 async def missing_memberships(kabinet: Any, roster: Any) -> dict[str, set[str]]:
     """Managed room key -> members that differ from the roster (empty: all joined, no extras)."""
-    from appservice.desired import desired_rooms
-    from council import registry
+    from appservice.roster.desired import desired_rooms
+    from council import rooms as registry
 
     rooms = await registry.room_map(kabinet.store)
     gaps: dict[str, set[str]] = {}

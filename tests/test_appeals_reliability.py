@@ -12,10 +12,11 @@ import pytest
 from mautrix.types import EventType, RoomID
 from sqlalchemy import select
 
-from appservice.appeal_rooms import AppealRooms
+from appservice.appeals.rooms import AppealRooms
 from appservice.delivery import MARKER, Delivery
-from appservice.matrix import Homeserver
-from council import appeals, outbox, registry
+from appservice.homeserver import Homeserver
+from council import appeals, outbox
+from council import rooms as registry
 from council.models import OutboxMessage
 from council.roster import load_roster
 from kabinet.wiring import Running

@@ -137,7 +137,7 @@ async def test_the_demo_seeder_adds_three_appeals_one_answered_and_is_idempotent
     from types import SimpleNamespace
 
     from council.roster import load_roster
-    from kabinet import demo_appeals
+    from kabinet.features import appeals_demo as demo_appeals
     from tests.conftest import DEMO_ROSTER
 
     kabinet = SimpleNamespace(roster=load_roster(DEMO_ROSTER), store=store)

@@ -19,7 +19,7 @@ from tests.appeals_support import PDF, PNG, counts, docx, form
 from tests.appeals_support import appeal_fields as _fields
 from tests.conftest import DEMO_ROSTER
 from tests.test_web import VIEWPORTS, assert_fits_horizontally, browser  # noqa: F401 — fixture
-from web.appeal_input import Limits
+from web.appeals.input import Limits
 from web.ratelimit import RateLimiter
 
 DEPUTY = load_roster(DEMO_ROSTER).deputies[0].id

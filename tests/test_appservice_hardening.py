@@ -19,7 +19,7 @@ from mautrix.types import Event, MessageEvent
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from appservice.server import FAILED_FIRST
+from appservice.transactions import FAILED_FIRST
 from council import inbox
 from council.models import FailedEvent, utcnow
 from council.roster import load_roster

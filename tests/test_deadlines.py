@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from council import deadlines
-from council.deadlines import DeadlineError
+from council.law import deadlines
+from council.law.deadlines import DeadlineError
 
 
 def test_art20_a_month_by_default_and_15_days_for_what_needs_no_extra_study():

@@ -10,7 +10,8 @@ from mautrix.api import Method, Path
 from mautrix.types import EventType, RoomID
 
 from appservice.delivery import MARKER
-from council import outbox, registry
+from council import outbox
+from council import rooms as registry
 
 
 async def _messages_with_key(kabinet, room: str, key: str) -> list[dict]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from appservice.desired import POLL_START, RoomSpec, desired_rooms, sitting_power_overrides
-from appservice.reconcile import membership_changes, power_levels_change, state_changes
+from appservice.roster.desired import POLL_START, RoomSpec, desired_rooms, sitting_power_overrides
+from appservice.roster.reconcile import membership_changes, power_levels_change, state_changes
 from council.roster import load_roster
 from tests.conftest import SMALL_ROSTER
 

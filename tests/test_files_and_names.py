@@ -26,9 +26,10 @@ import pytest
 from mautrix.api import Method, Path
 from sqlalchemy import func, select
 
-from council import appeals, filetypes
+from council import appeals
 from council import sittings as domain
-from council.filetypes import UnsupportedFile, UnusualArchive
+from council.files import kinds as filetypes
+from council.files.kinds import UnsupportedFile, UnusualArchive
 from council.names import CITIZEN, DISPLAY_NAME_MAX, citizen_display_name, clean_name
 from council.roster import load_roster
 from kabinet.wiring import Running
@@ -36,10 +37,10 @@ from tests.appeals_support import appeal_fields, appeal_id, form, room_of
 from tests.conftest import DEMO_ROSTER
 from tests.matrix_helpers import wait_for
 from tests.test_sittings_matrix import _bot_reply, _drop, joined, make_sitting, quiesce
-from web import appeal_input
-from web.appeal_input import check_appeal
+from web.appeals import input as appeal_input
+from web.appeals.input import check_appeal
 from web.ratelimit import RateLimiter
-from web.sittings import DEPS
+from web.sittings.pages import DEPS
 
 ROSTER = load_roster(DEMO_ROSTER)
 DEPUTY = ROSTER.deputies[0].id

@@ -23,7 +23,8 @@ from mautrix.api import Method
 from mautrix.api import Path as MxPath
 from nio import AsyncClient, LoginResponse
 
-from council import outbox, registry
+from council import outbox
+from council import rooms as registry
 from council.roster import load_roster
 from kabinet.launcher import RESTART_MIN, EmbeddedSynapse, ping_homeserver
 from kabinet.lock import DataDirInUse, Holder, holder

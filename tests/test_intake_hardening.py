@@ -21,11 +21,12 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select, update
 
-from council import appeals, deadlines
+from council import appeals
 from council import sittings as sittings_domain
-from council.blobs import BlobStore, blob_columns, collect_orphans
+from council.files.blobs import BlobStore, blob_columns, collect_orphans
+from council.law import deadlines
 from council.store import Store
-from kabinet import wiring_appeals
+from kabinet.features import appeals as wiring_appeals
 from kabinet.wiring import Running
 from tests.appeals_support import PDF, counts, form
 from tests.appeals_support import appeal_fields as _fields

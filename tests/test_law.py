@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from council import holidays, law
+from council.law import holidays
+from council.law import rules as law
 
 UA = holidays.load()
 NONE = holidays.Holidays(observe=False)

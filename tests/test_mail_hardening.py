@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from bridges.mail import MailSender
 from council import appeals, mailqueue
-from council.blobs import BlobStore
+from council.files.blobs import BlobStore
 from council.models import utcnow
 from council.roster import load_roster
 from council.store import Store
@@ -29,7 +29,7 @@ from tests.appeals_support import Mailbox, appeal_fields, counts
 from tests.conftest import DEMO_ROSTER
 from web import appeals as web_appeals
 from web.app import SiteInfo, create_app
-from web.appeal_input import Limits
+from web.appeals.input import Limits
 from web.ratelimit import RateLimiter
 
 # Old rows can hold anything: each of these must be parked without an SMTP command.

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from nio import AsyncClient, LoginResponse
 
-from council import registry
+from council import rooms as registry
 from council.roster import Roster, parse_roster
 from kabinet.wiring import Running
 from tests.conftest import SMALL_ROSTER, start_installation

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from council import sittings as domain
 from council.models import OutboxMessage
 from council.roster import load_roster
-from kabinet import demo_sittings
-from kabinet.demo_sittings import draft_pdf
+from kabinet.features import sittings_demo as demo_sittings
+from kabinet.features.sittings_demo import draft_pdf
 from kabinet.wiring import Kabinet
 from tests.conftest import DEMO_ROSTER, test_settings
 

@@ -20,9 +20,10 @@ from nio import (
 )
 from sqlalchemy import select
 
-from council import outbox, registry
+from council import outbox
+from council import rooms as registry
 from council import sittings as domain
-from kabinet.demo_sittings import draft_pdf
+from kabinet.features.sittings_demo import draft_pdf
 from tests.matrix_helpers import next_events, wait_for
 
 

@@ -13,15 +13,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from council import holidays
 from council import sittings as domain
-from council.blobs import BlobStore
-from council.filetypes import ODT_MIME, UnsupportedFile, sniff
+from council.files.blobs import BlobStore
+from council.files.kinds import ODT_MIME, UnsupportedFile, sniff
+from council.law import holidays
 from council.models import OutboxMessage
-from council.paper import CHARS_PER_PAGE, paper_for
 from council.roster import load_roster
+from council.sittings.paper import CHARS_PER_PAGE, paper_for
 from council.store import Store
-from kabinet.demo_sittings import draft_pdf
+from kabinet.features.sittings_demo import draft_pdf
 from tests.conftest import DEMO_ROSTER
 
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -220,7 +220,7 @@ async def test_local_times_survive_the_round_trip(store, ctx):
 
 
 def test_sitting_rooms_hold_the_body_and_the_secretariat_with_sitting_power_levels():
-    from appservice.sittings import sitting_spec
+    from appservice.sittings.rooms import sitting_spec
 
     roster = load_roster(DEMO_ROSTER)
     staff = {s.mxid("localhost") for s in roster.secretariat}
@@ -246,7 +246,7 @@ def test_sitting_rooms_hold_the_body_and_the_secretariat_with_sitting_power_leve
 
 
 def test_a_long_agenda_stays_within_the_matrix_event_size_limit():
-    from council import agenda
+    from council.sittings import agenda
 
     items = [agenda.ItemView(i, str(i), "Про затвердження Програми розвитку " * 10, "Виконавчий "
                              "комітет міської ради", None, "active", 3, f"proekt-{i}.pdf",

@@ -11,7 +11,7 @@ import pytest
 from icalendar import Calendar
 from playwright.async_api import Page, expect
 
-from kabinet.demo_sittings import draft_pdf
+from kabinet.features.sittings_demo import draft_pdf
 from tests.test_sittings_matrix import quiesce
 from tests.test_web import (  # noqa: F401  (fixtures)
     assert_fits_horizontally,
@@ -19,7 +19,7 @@ from tests.test_web import (  # noqa: F401  (fixtures)
     page,
     viewport,
 )
-from web.sittings import DEPS
+from web.sittings.pages import DEPS
 
 TOKEN = "test-staff-token-" + uuid.uuid4().hex
 

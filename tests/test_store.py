@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import inspect, update
 
-from council import inbox, outbox, registry
+from council import inbox, outbox
+from council import rooms as registry
 from council.models import Base, CouncilAccount, FailedEvent, OutboxMessage, utcnow
 from council.store import Store
 

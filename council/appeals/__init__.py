@@ -9,7 +9,7 @@ it never goes into room names, topics, history notes or logs.
 
 from __future__ import annotations
 
-from council import appeal_texts as texts
+from council.appeals import texts
 from council.appeals.keys import by_key, prune_keys, remember_key
 from council.appeals.operations import (
     add_answer_file,

@@ -13,8 +13,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import appeal_texts as texts
-from council import deadlines, mailqueue, outbox
+from council import mailqueue, outbox
+from council.appeals import texts
 from council.appeals.tables import (
     Appeal,
     AppealAttachment,
@@ -34,6 +34,7 @@ from council.appeals.values import (
     hash_token,
     room_ref,
 )
+from council.law import deadlines
 from council.models import OutboxMessage, utcnow
 
 

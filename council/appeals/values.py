@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
 
-from council import deadlines, outbox
+from council import outbox
+from council.law import deadlines
 
 STATUSES = ("registered", "in_progress", "answered", "closed")
 SETTABLE = ("in_progress", "answered", "closed")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
-from council import agenda
-from council.filetypes import INSPECT_SECONDS
+from council.files.kinds import INSPECT_SECONDS
+from council.sittings import agenda
 from council.sittings.files import prepare_file, safe_filename
 from council.sittings.inputs import Context, NewDraft, NewSitting, PreparedFile, SittingError, SittingKind
 from council.sittings.operations import (

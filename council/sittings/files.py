@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import re
 
-from council.filetypes import FileType, UnsupportedFile, UnusualArchive, sniff
-from council.paper import CorruptedFile, count_pages
+from council.files.kinds import FileType, UnsupportedFile, UnusualArchive, sniff
 from council.sittings.inputs import Context, PreparedFile, SittingError
+from council.sittings.paper import CorruptedFile, count_pages
 
 
 def prepare_file(ctx: Context, data: bytes, filename: str) -> PreparedFile:

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from council.blobs import BlobStore
-from council.filetypes import FileType
-from council.holidays import Holidays
+from council.files.blobs import BlobStore
+from council.files.kinds import FileType
+from council.law.holidays import Holidays
 from council.roster import Roster
 
 SittingKind = Literal["plenary", "commission", "executive"]

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import agenda, outbox
+from council import outbox
 from council.models import utcnow
 from council.roster import Roster
+from council.sittings import agenda
 from council.sittings.inputs import Context, NewDraft, NewSitting, PreparedFile, SittingError
 from council.sittings.publishing import (
     _agenda_content,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import agenda, outbox
+from council import outbox
+from council.sittings import agenda
 from council.sittings.inputs import Context
 from council.sittings.queries import (
     _items,

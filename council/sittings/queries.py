@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import law, outbox
+from council import outbox
+from council.law import rules as law
 from council.models import utcnow
-from council.paper import Paper, paper_for
 from council.roster import Roster
 from council.sittings.inputs import Context, SittingError
+from council.sittings.paper import Paper, paper_for
 from council.sittings.tables import AgendaItem, DraftVersion, Sitting
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from web import openapi
-from web.appeal_api_doc import PATHS, SCHEMAS
 from web.appeals.api import api_follow_up, api_status, api_submit
+from web.appeals.api_doc import PATHS, SCHEMAS
 from web.appeals.common import (
     ALREADY_SENT,
     APPEALS,

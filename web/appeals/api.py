@@ -9,11 +9,6 @@ from aiohttp import web
 
 from council import appeals
 from web.app import ROSTER
-from web.appeal_input import (
-    TooLarge,
-    WrongType,
-    check_appeal,
-)
 from web.appeals.common import (
     APPEALS,
     WRONG_TYPE,
@@ -27,6 +22,11 @@ from web.appeals.common import (
     _read,
     _refused_follow_up,
     _register,
+)
+from web.appeals.input import (
+    TooLarge,
+    WrongType,
+    check_appeal,
 )
 from web.appeals.tokens import (
     IDEMPOTENCY_KEY,

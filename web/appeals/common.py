@@ -13,10 +13,10 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from council import appeals
-from council.blobs import BlobStore
+from council.files.blobs import BlobStore
 from council.models import aware
 from council.store import Store
-from web.appeal_input import (
+from web.appeals.input import (
     N_,
     Checked,
     Limits,

@@ -9,14 +9,6 @@ from aiohttp import web
 
 from council import appeals
 from web.app import ROSTER, render
-from web.appeal_input import (
-    N_,
-    Submission,
-    TooLarge,
-    WrongType,
-    check_appeal,
-    read_multipart,
-)
 from web.appeals.common import (
     ALREADY_SENT,
     APPEALS,
@@ -34,6 +26,14 @@ from web.appeals.common import (
     _read,
     _refused_follow_up,
     _register,
+)
+from web.appeals.input import (
+    N_,
+    Submission,
+    TooLarge,
+    WrongType,
+    check_appeal,
+    read_multipart,
 )
 from web.appeals.tokens import (
     FORM_TOKEN,

@@ -15,12 +15,12 @@ from typing import Any
 from aiohttp import web
 
 from council import appeals
-from web.appeal_input import (
-    Checked,
-    Submission,
-)
 from web.appeals.common import (
     AppealsWeb,
+)
+from web.appeals.input import (
+    Checked,
+    Submission,
 )
 
 CSRF_COOKIE = "kb_csrf"

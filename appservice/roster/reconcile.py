@@ -16,9 +16,9 @@ from typing import Any
 from mautrix.errors import MatrixRequestError
 from mautrix.types import RoomCreatePreset, RoomID, UserID
 
-from appservice.desired import ROOM_STATE, SPACE_CHILD, RoomSpec, desired_rooms
-from appservice.matrix import Homeserver
-from council import registry
+from appservice.homeserver import Homeserver
+from appservice.roster.desired import ROOM_STATE, SPACE_CHILD, RoomSpec, desired_rooms
+from council import rooms as registry
 from council.models import CouncilAccount
 from council.roster import Person, Roster
 from council.store import Store

@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from appservice.commands import Command, Commands, Invocation
-from appservice.matrix import Homeserver
+from appservice.homeserver import Homeserver
 from council import appeals
 from council.appeals import Appeal, AppealError
-from council.blobs import BlobStore
+from council.files.blobs import BlobStore
 from council.models import ManagedRoom, OutboxMessage
 from council.roster import Roster
 

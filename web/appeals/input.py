@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from council.deadlines import APPEAL_TYPES
-from council.filetypes import INSPECT_SECONDS, UnsupportedFile, open_archive
+from council.files.kinds import INSPECT_SECONDS, UnsupportedFile, open_archive
+from council.law.deadlines import APPEAL_TYPES
 from council.mailqueue import BadAddress, normalize_address
 from council.names import clean_name
 from council.roster import Roster

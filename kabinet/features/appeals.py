@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from appservice.appeal_commands import AnswerFiles, AppealCommands
-from appservice.appeal_rooms import AppealRooms, reminders
+from appservice.appeals.commands import AnswerFiles, AppealCommands
+from appservice.appeals.rooms import AppealRooms, reminders
 from bridges.mail import MailSender
-from council import appeals, deadlines
-from council.blobs import BlobStore, collect_orphans
+from council import appeals
+from council.files.blobs import BlobStore, collect_orphans
+from council.law import deadlines
 from council.store import Store
 from council.worker import Worker
 from kabinet.secrets import ensure_secrets
 from web import appeals as web_appeals
-from web.appeal_input import Limits
+from web.appeals.input import Limits
 from web.ratelimit import TRUSTED_PROXIES, RateLimiter, TrustedProxies
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def install(kabinet: Kabinet) -> AppealsParts:
     kabinet.web_setups.append(web_setup)
 
     async def seed() -> None:
-        from kabinet import demo_appeals
+        from kabinet.features import appeals_demo as demo_appeals
 
         await demo_appeals.seed(kabinet, ctx)
         poke_all()

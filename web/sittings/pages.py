@@ -16,13 +16,13 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from council import sittings as domain
-from council.agenda import KIND_NAMES, sitting_heading, when
 from council.models import aware, utcnow
+from council.sittings.agenda import KIND_NAMES, sitting_heading, when
 from council.store import Store
 from web import openapi
 from web.app import SITE, render
 from web.errors import BadInput, body_errors, json_error, read_json
-from web.sittings_api_doc import PATHS, SCHEMAS
+from web.sittings.api_doc import PATHS, SCHEMAS
 
 SITTING_LENGTH = timedelta(hours=3)  # calendar entries: sittings have no fixed end
 YEARS = (1990, 2100)  # a sitting's plausible years (the API refuses others with a 422)

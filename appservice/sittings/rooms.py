@@ -28,14 +28,16 @@ from mautrix.types import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from appservice.desired import SPACE_CHILD, RoomSpec, sitting_power_overrides
-from appservice.matrix import Homeserver
-from appservice.reconcile import apply_membership, create_room, membership_changes
-from council import agenda, outbox, registry
+from appservice.homeserver import Homeserver
+from appservice.roster.desired import SPACE_CHILD, RoomSpec, sitting_power_overrides
+from appservice.roster.reconcile import apply_membership, create_room, membership_changes
+from council import outbox
+from council import rooms as registry
 from council import sittings as domain
-from council.blobs import BlobStore
+from council.files.blobs import BlobStore
 from council.models import ManagedRoom, OutboxMessage, utcnow
 from council.roster import Roster
+from council.sittings import agenda
 from council.store import Store
 from council.worker import Worker
 

@@ -26,12 +26,11 @@ from mautrix.errors import MatrixRequestError, MNotFound
 from mautrix.types import RoomCreatePreset, RoomID, UserID
 from sqlalchemy import select, update
 
-from appservice.desired import ROOM_STATE, SPACE_CHILD, RoomSpec
-from appservice.matrix import Homeserver
-from appservice.reconcile import FIXED_STATE
-from council import appeal_texts as texts
+from appservice.homeserver import Homeserver
+from appservice.roster.desired import ROOM_STATE, SPACE_CHILD, RoomSpec
+from appservice.roster.reconcile import FIXED_STATE
 from council import appeals
-from council.appeals import Appeal
+from council.appeals import Appeal, texts
 from council.models import ManagedRoom
 from council.names import citizen_display_name
 from council.roster import Roster

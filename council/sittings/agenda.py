@@ -10,7 +10,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from council.law import LawWarning
+from council.law.rules import LawWarning
 
 DRAFT_KEY = "ua.kabinet.draft"
 AGENDA_KEY = "ua.kabinet.agenda"

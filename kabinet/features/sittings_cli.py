@@ -18,9 +18,9 @@ import yaml
 from pydantic import ValidationError
 
 from council import sittings as domain
-from council.agenda import sitting_heading, when
 from council.models import utcnow
-from council.paper import Paper
+from council.sittings.agenda import sitting_heading, when
+from council.sittings.paper import Paper
 
 MANIFESTS = ("manifest.yaml", "manifest.yml", "manifest.csv")
 

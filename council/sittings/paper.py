@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-from council.filetypes import MAX_MEMBER_BYTES, FileType, UnsupportedFile, UnusualArchive, open_archive, peek
+from council.files.kinds import (
+    MAX_MEMBER_BYTES,
+    FileType,
+    UnsupportedFile,
+    UnusualArchive,
+    open_archive,
+    peek,
+)
 
 CHARS_PER_PAGE = 1800
 _TAG = re.compile(rb"<[^>]+>")

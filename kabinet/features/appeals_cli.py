@@ -10,8 +10,9 @@ import argparse
 from contextlib import asynccontextmanager
 from zoneinfo import ZoneInfo
 
-from council import appeals, deadlines
-from council.appeal_texts import STATUS_EN
+from council import appeals
+from council.appeals.texts import STATUS_EN
+from council.law import deadlines
 
 
 def add_commands(sub: argparse._SubParsersAction, add_common) -> None:  # type: ignore[type-arg, no-untyped-def]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from council.holidays import Holidays
+from council.law.holidays import Holidays
 
 ANNOUNCE_DAYS = 10  # Law "Про місцеве самоврядування в Україні", art. 46 p.10
 PUBLISH_WORKING_DAYS = 10  # Law "Про доступ до публічної інформації", art. 15 p.3
