@@ -25,13 +25,15 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests…"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-## Lint, then the whole suite: real Synapse, SQLite and PostgreSQL, headless Chromium.
-test: $(VENV)/.test chromium
-	$(BIN)/ruff check .
+## Lint, layers and types, then the whole suite: real Synapse, SQLite and PostgreSQL, headless Chromium.
+test: lint chromium
 	$(BIN)/pytest
 
+## ruff; import-linter keeps the layers (kabinet > appservice | web | bridges > council); mypy.
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 ## Benchmarks (not tests): figures against raw Synapse calls in the same run.
 bench: $(VENV)/.test

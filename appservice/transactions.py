@@ -17,12 +17,12 @@ import json
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
 from mautrix.appservice.as_handler import AppServiceServerMixin
-from mautrix.types import Event, SerializerError
+from mautrix.types import JSON, Event, SerializerError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import inbox, outbox
@@ -178,7 +178,7 @@ class TransactionServer(AppServiceServerMixin):
             self.on_handled()
         return bool(due)
 
-    async def _handle(self, raw: dict) -> None:
+    async def _handle(self, raw: dict[str, Any]) -> None:
         event_id, room_id = raw.get("event_id"), raw.get("room_id")
         if not isinstance(event_id, str) or not isinstance(room_id, str):
             return
@@ -188,7 +188,7 @@ class TransactionServer(AppServiceServerMixin):
         if not handlers:
             return
         try:
-            self._fix_prev_content(raw)
+            self._fix_prev_content(cast(JSON, raw))
             event = Event.deserialize(raw)
         except SerializerError:
             log.warning("skipping an event that does not deserialize: %s", event_id)

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.models import FailedEvent, HandledEvent, utcnow
-from council.store import Store
+from council.store import Store, affected
 
 MAX_ATTEMPTS = 5  # the first try and four retries
 RETRY_DELAYS = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=5),
@@ -99,4 +99,4 @@ async def prune(store: Store, older_than: timedelta = timedelta(days=7)) -> int:
         events = await s.execute(delete(HandledEvent).where(HandledEvent.handled_at < cutoff))
         parked = await s.execute(delete(FailedEvent).where(
             FailedEvent.status == "parked", FailedEvent.first_failed_at < cutoff))
-        return (events.rowcount or 0) + (parked.rowcount or 0)
+        return affected(events) + affected(parked)

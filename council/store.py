@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, CursorResult, Result, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -21,13 +22,23 @@ from sqlalchemy.ext.asyncio import (
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets `kabinet roster apply` and a running `kabinet up` share the file.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def dialect(session: AsyncSession) -> str:
+    """"postgresql" or "sqlite": the few statements that differ (row locks, upserts) ask this."""
+    return session.get_bind().dialect.name
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched."""
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 def alembic_config(url: str | None = None) -> AlembicConfig:

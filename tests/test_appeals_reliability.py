@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from mautrix.types import EventType, RoomID
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from appservice.appeals.rooms import AppealRooms
 from appservice.delivery import MARKER, Delivery
@@ -144,11 +144,23 @@ async def test_an_appservice_killed_mid_delivery_and_restarted_delivers_each_app
         async with kabinet.store.session() as s:
             card = await s.scalar(select(OutboxMessage).where(
                 OutboxMessage.key == f"appeal:{done}:card"))
-        if card.status != "sent":
-            await outbox.mark_attempt(kabinet.store, card.id)
+        if card.status == "sent":
+            # Already out: the row forgets it, as if the process had died between the send
+            # and marking it sent.
+            async with kabinet.store.session() as s:
+                await s.execute(update(OutboxMessage).where(OutboxMessage.id == card.id).values(
+                    status="pending", event_id=None, sent_at=None))
+        else:
             await fresh.bot.send_message_event(
-                RoomID(rooms[f"appeal:{done}"]), EventType.ROOM_MESSAGE, {**card.content, MARKER: card.key},
-                txn_id="lost-before-commit", ensure_joined=False)
+                RoomID(rooms[f"appeal:{done}"]), EventType.ROOM_MESSAGE,
+                {**card.content, MARKER: card.key}, txn_id="lost-before-commit", ensure_joined=False)
+        await outbox.mark_attempt(kabinet.store, card.id)
+        # Either way the step ran: the card is in the room once and its row is not sent.
+        in_room = [e for e in await timeline(kabinet, rooms[f"appeal:{done}"])
+                   if e["content"].get(MARKER) == card.key]
+        assert len(in_room) == 1
+        async with kabinet.store.session() as s:
+            assert (await s.get(OutboxMessage, card.id)).status != "sent"
 
         # Restart: new clients (nothing remembered in memory), same store.
         delivery = Delivery(fresh, kabinet.store, kabinet.blobs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -106,6 +107,9 @@ async def test_a_deputy_who_types_ping_gets_one_answer_from_the_bot(settled, peo
         client, lounge, lambda e: e["sender"] == "@kabinet:localhost" and e["content"].get(
             "m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == sent.event_id)
     assert "на зв'язку" in replies[0]["content"]["body"]
+    # A second answer would come right behind the first: read the room once delivery is idle.
+    await asyncio.sleep(1)
+    assert len(await bot_replies_to(settled, lounge, sent.event_id)) == 1
 
 
 async def test_an_unknown_command_gets_the_help_not_silence(settled, people, demo_roster):

@@ -21,6 +21,7 @@ from council.appeals.values import (
     hash_token,
 )
 from council.models import utcnow
+from council.store import affected
 
 
 async def by_key(session: AsyncSession, once: Idempotency) -> Appeal | None:
@@ -46,4 +47,4 @@ async def remember_key(session: AsyncSession, once: Idempotency, appeal_id: int)
 
 async def prune_keys(session: AsyncSession, older_than: timedelta = KEY_RETENTION) -> int:
     result = await session.execute(delete(IntakeKey).where(IntakeKey.created_at < utcnow() - older_than))
-    return result.rowcount or 0
+    return affected(result)

@@ -36,17 +36,19 @@ from council.appeals.values import (
 )
 from council.law import deadlines
 from council.models import OutboxMessage, utcnow
+from council.store import dialect
 
 
 async def next_number(session: AsyncSession, year: int) -> str:
     """Must be the first statement of the registering transaction: on SQLite a write taken
     first cannot meet a stale read snapshot; on PostgreSQL the UPDATE locks the year's row."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if dialect(session) == "postgresql" else sqlite_insert
     await session.execute(insert(AppealCounter).values(year=year, last=0)
                           .on_conflict_do_nothing(index_elements=["year"]))
     seq = await session.scalar(update(AppealCounter).where(AppealCounter.year == year)
                                .values(last=AppealCounter.last + 1).returning(AppealCounter.last))
-    return format_number(year, int(seq))
+    assert seq is not None  # the row was upserted just above
+    return format_number(year, seq)
 
 
 async def register(session: AsyncSession, ctx: Context, new: NewAppeal,

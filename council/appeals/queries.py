@@ -19,6 +19,7 @@ from council.appeals.values import (
     OPEN,
     hash_token,
 )
+from council.store import dialect
 
 
 async def by_token(session: AsyncSession, token: str) -> Appeal | None:
@@ -29,7 +30,7 @@ async def by_token(session: AsyncSession, token: str) -> Appeal | None:
 
 async def by_id(session: AsyncSession, appeal_id: int, *, lock: bool = False) -> Appeal | None:
     query = select(Appeal).where(Appeal.id == appeal_id)
-    if lock and session.bind.dialect.name == "postgresql":
+    if lock and dialect(session) == "postgresql":
         query = query.with_for_update()
     return await session.scalar(query)
 

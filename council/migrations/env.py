@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection Store.migrate() hands over, or on sqlalchemy.url."""
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool
 
 import council.appeals  # noqa: F401  (appeals and mail-queue tables)
 from council import sittings as _sittings  # noqa: F401  (sittings, agenda items, drafts)
@@ -11,7 +11,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def run(connection) -> None:  # type: ignore[no-untyped-def]
+def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
