@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, String, Text
+from sqlalchemy import JSON, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from council.types import BigId, UTCDateTime, aware, utcnow
+
+__all__ = ["Base", "BigId", "UTCDateTime", "aware", "utcnow"]  # re-exported for the tables
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -16,21 +20,9 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real BIGINT.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were written as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime}  # noqa: RUF012  (SQLAlchemy reads it)
 
 
 class ManagedRoom(Base):
@@ -42,7 +34,7 @@ class ManagedRoom(Base):
     kind: Mapped[str] = mapped_column(String(32))
     ref: Mapped[str] = mapped_column(String(200))
     room_id: Mapped[str] = mapped_column(String(255), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CouncilAccount(Base):
@@ -54,7 +46,7 @@ class CouncilAccount(Base):
     roster_id: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))  # deputy | staff
     created_by_us: Mapped[bool] = mapped_column(default=False)
-    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class HandledEvent(Base):
@@ -65,7 +57,7 @@ class HandledEvent(Base):
     event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     room_id: Mapped[str] = mapped_column(String(255))
     event_type: Mapped[str] = mapped_column(String(255))
-    handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class FailedEvent(Base):
@@ -83,8 +75,8 @@ class FailedEvent(Base):
     status: Mapped[str] = mapped_column(String(16), default="waiting", index=True)  # | parked
     attempts: Mapped[int] = mapped_column(default=1)
     last_error: Mapped[str] = mapped_column(Text)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    first_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OutboxMessage(Base):
@@ -102,11 +94,11 @@ class OutboxMessage(Base):
     sender: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     event_id: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A file to upload before sending (content gets "url" = the mxc URI): a blob in BlobStore.
     media_sha256: Mapped[str | None] = mapped_column(String(64))
     media_name: Mapped[str | None] = mapped_column(String(255))

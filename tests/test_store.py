@@ -153,3 +153,20 @@ async def test_a_round_takes_a_run_of_messages_per_room_in_order(store: Store):
         await outbox.enqueue(s, "b0", "!b:x", "m.room.message", {})
     batch = await outbox.due(store, per_room=3)
     assert [m.key for m in batch] == ["a0", "a1", "a2", "b0"]
+
+
+async def test_moments_come_back_aware_in_utc_on_every_database(store: Store):
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from council.models import HandledEvent
+
+    kyiv = datetime(2026, 11, 26, 10, 30, tzinfo=ZoneInfo("Europe/Kyiv"))
+    async with store.session() as s:
+        s.add(HandledEvent(event_id="$aware", room_id="!r:x", event_type="m.room.message",
+                           handled_at=kyiv))
+    async with store.session() as s:
+        back = await s.get(HandledEvent, "$aware")
+    # SQLite keeps no zone: read back naive, this moment would be off by two hours or unusable.
+    assert back is not None and back.handled_at.tzinfo is not None
+    assert back.handled_at == kyiv and back.handled_at.utcoffset() == UTC.utcoffset(None)

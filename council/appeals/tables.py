@@ -7,7 +7,6 @@ from datetime import date, datetime
 from sqlalchemy import (
     JSON,
     Date,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -15,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from council.models import Base, BigId, utcnow
+from council.models import Base, BigId, UTCDateTime, utcnow
 
 
 class AppealCounter(Base):
@@ -49,11 +48,11 @@ class Appeal(Base):
     subject: Mapped[str] = mapped_column(String(300))
     text: Mapped[str] = mapped_column(Text)
     lang: Mapped[str] = mapped_column(String(8), default="uk")
-    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_on: Mapped[date] = mapped_column(Date)
     deadline: Mapped[date] = mapped_column(Date, index=True)
     answer_text: Mapped[str | None] = mapped_column(Text)
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answer_prompt_key: Mapped[str | None] = mapped_column(String(255))
     room_ready: Mapped[bool] = mapped_column(default=False, index=True)
     # The bridge brings the room's members and space parents in line when these differ.
@@ -78,7 +77,7 @@ class AppealMessage(Base):
     author: Mapped[str] = mapped_column(String(16))  # citizen | deputy
     kind: Mapped[str] = mapped_column(String(16))  # text | answer
     text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AppealAttachment(Base):
@@ -92,7 +91,7 @@ class AppealAttachment(Base):
     mimetype: Mapped[str] = mapped_column(String(127))
     size: Mapped[int] = mapped_column(Integer)
     source_event: Mapped[str | None] = mapped_column(String(255), unique=True)  # Matrix event
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class IntakeKey(Base):
@@ -105,7 +104,7 @@ class IntakeKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class AppealEvent(Base):
@@ -120,4 +119,4 @@ class AppealEvent(Base):
     status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(String(255))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

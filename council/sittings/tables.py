@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from council.models import Base, BigId, utcnow
+from council.models import Base, BigId, UTCDateTime, utcnow
 
 
 class Sitting(Base):
@@ -18,9 +18,9 @@ class Sitting(Base):
     body: Mapped[str] = mapped_column(String(64))  # roster body id, or the commission id
     number: Mapped[str | None] = mapped_column(String(32))  # the session's number
     title: Mapped[str] = mapped_column(String(500))
-    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     place: Mapped[str] = mapped_column(String(500))
-    announced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    announced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     agenda_rev: Mapped[int] = mapped_column(Integer, default=0)
     # Idempotent creation (demo seeder, API clients that retry): one sitting per key.
     external_key: Mapped[str | None] = mapped_column(String(200), unique=True)
@@ -40,10 +40,10 @@ class AgendaItem(Base):
     initiator: Mapped[str] = mapped_column(String(255))
     commission: Mapped[str | None] = mapped_column(String(64))  # responsible commission id
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | withdrawn
-    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A file dropped into the sitting room is its own first event (not posted again).
     room_event_id: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DraftVersion(Base):
@@ -59,4 +59,4 @@ class DraftVersion(Base):
     size: Mapped[int] = mapped_column(Integer)
     pages: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16))  # cli | api | matrix | demo
-    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
