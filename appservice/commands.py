@@ -14,6 +14,7 @@ from mautrix.types import Event, EventType, MessageEvent
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from appservice.homeserver import is_ours
 from council import outbox
 from council.models import ManagedRoom
 
@@ -53,7 +54,7 @@ class Commands:
 
     def __init__(self, bot_mxid: str, ghost_prefix: str) -> None:
         self.bot_mxid = bot_mxid
-        self.ghost_prefix = f"@{ghost_prefix}"
+        self.ghost_prefix = ghost_prefix
         self.commands: list[Command] = []
         self.register(Command(("!ping",), "!ping — перевірити, що бот на зв'язку / check the bot",
                               self._ping))
@@ -79,7 +80,7 @@ class Commands:
     async def __call__(self, event: Event, session: AsyncSession) -> None:
         if event.type != EventType.ROOM_MESSAGE or not isinstance(event, MessageEvent):
             return
-        if event.sender == self.bot_mxid or event.sender.startswith(self.ghost_prefix):
+        if is_ours(event.sender, self.bot_mxid, self.ghost_prefix):
             return
         body = (getattr(event.content, "body", "") or "").strip()
         if not body.startswith("!"):

@@ -1,9 +1,13 @@
-"""Delivery of the outbox to the homeserver: exactly once, in order per room.
+"""The Matrix channel's sender (council/outbox/matrix.py): exactly once, in order per room, in
+the outbox's one sender shape (council/outbox/sender.py) and retry policy.
 
 Before sending, a message is marked as attempted. If the process dies between the
 send and `mark_sent`, the next attempt first looks in the room for an event carrying
 the message's key (`ua.kabinet.outbox`), so a restart never posts it twice, even when
 the homeserver's own transaction-id cache has been lost too.
+
+A homeserver outage is not the messages' fault: it pauses all delivery (not counted against any
+message) until the homeserver answers again.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 import aiohttp
 from mautrix.api import Method, Path
@@ -21,6 +26,7 @@ from appservice.homeserver import Homeserver
 from council import outbox
 from council import rooms as registry
 from council.files.blobs import BlobStore
+from council.outbox.sender import Sender
 from council.store import Store
 
 log = logging.getLogger(__name__)
@@ -32,23 +38,22 @@ WAIT_FOR_REFERENCE = 1.0  # seconds before looking again for a room or an earlie
 PER_ROOM_PER_ROUND = 16  # a busy room (a sitting with 100 drafts) drains in a few rounds
 
 
-class Delivery:
+class Delivery(Sender[outbox.Pending]):
+    log = log
+    row_name = "outbox message"
+
     def __init__(self, hs: Homeserver, store: Store, blobs: BlobStore | None = None, *,
                  idle: float = 2.0) -> None:
         self.hs = hs
         self.store = store
         self.blobs = blobs
-        self.idle = idle
-        self._wake = asyncio.Event()
+        super().__init__(idle)
         self._task: asyncio.Task[None] | None = None
         self._outage = False
         self.delivered = 0
 
-    def poke(self) -> None:
-        self._wake.set()
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-delivery")
+        self._task = asyncio.create_task(self.run(), name="outbox-delivery")
 
     async def stop(self) -> None:
         if self._task:
@@ -56,19 +61,11 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                worked = await self.drain_once()
-            except Exception:
-                log.exception("outbox delivery round failed")
-                worked = False
-            if self._outage:
-                await self._wait_until_reachable()
-            elif not worked:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.idle)
+    async def round(self) -> bool:
+        worked = await self.drain_once()
+        if self._outage:
+            await self._wait_until_reachable()
+        return worked
 
     async def _wait_until_reachable(self) -> None:
         """An outage is not the messages' fault: pause all delivery, probe the homeserver with
@@ -82,24 +79,28 @@ class Delivery:
         log.warning("homeserver reachable again; outbox delivery resumed")
 
     async def drain_once(self) -> bool:
-        """Send what is due; True if anything was attempted.
+        """Send what is due (the Sender's round); True if anything was attempted."""
+        return await super().round()
 
-        Rooms are served in parallel; within a room, its messages go one after another and
+    async def due(self) -> Sequence[outbox.Pending]:
+        return await outbox.due(self.store, limit=self.hs.concurrency * 8, per_room=PER_ROOM_PER_ROUND)
+
+    async def send_all(self, messages: Sequence[outbox.Pending]) -> None:
+        """Rooms are served in parallel; within a room, its messages go one after another and
         the room's sequence stops at the first one not delivered (order is kept)."""
-        batch = await outbox.due(self.store, limit=self.hs.concurrency * 8,
-                                 per_room=PER_ROOM_PER_ROUND)
         by_room: dict[str, list[outbox.Pending]] = {}
-        for msg in batch:
+        for msg in messages:
             by_room.setdefault(msg.room_id, []).append(msg)
-        if by_room:
-            await asyncio.gather(*(self.hs.limited(self._deliver_in_order(msgs))
-                                   for msgs in by_room.values()))
-        return bool(batch)
+        await asyncio.gather(*(self.hs.limited(self._deliver_in_order(msgs))
+                               for msgs in by_room.values()))
 
     async def _deliver_in_order(self, messages: list[outbox.Pending]) -> None:
         for msg in messages:
-            if not await self._deliver(msg):
+            if not await self.send_one(msg):
                 return
+
+    async def failed(self, msg: outbox.Pending, exc: Exception) -> None:
+        await outbox.mark_failed(self.store, msg, f"{type(exc).__name__}: {exc}", permanent=False)
 
     async def _resolve(self, msg: outbox.Pending) -> tuple[str, dict] | None:
         """The real room id and content, or None while a referenced room or message is missing."""
@@ -114,19 +115,25 @@ class Delivery:
             return None
         return room_id, outbox.resolve_refs(msg.content, event_ids)
 
-    async def _upload(self, msg: outbox.Pending, content: dict) -> dict:
+    async def _upload(self, msg: outbox.Pending, content: dict, data: bytes) -> dict:
         assert msg.media is not None
         mxc = msg.media_mxc
         if mxc is None:
-            if self.blobs is None:
-                raise RuntimeError("a message with media but no blob store")
-            data = self.blobs.read(msg.media.sha256)
             mxc = str(await self.hs.bot.upload_media(data, mime_type=msg.media.mimetype,
                                                      filename=msg.media.name, size=len(data)))
             await outbox.save_media_mxc(self.store, msg.id, mxc)
         return {**content, "url": mxc}
 
-    async def _deliver(self, msg: outbox.Pending) -> bool:
+    def _media(self, msg: outbox.Pending) -> bytes:
+        """The file to upload (none if uploaded before). Read before the send: a missing blob is
+        this message's failure, not a homeserver outage."""
+        if msg.media is None or msg.media_mxc is not None:
+            return b""
+        if self.blobs is None:
+            raise RuntimeError("a message with media but no blob store")
+        return self.blobs.read(msg.media.sha256)
+
+    async def send(self, msg: outbox.Pending) -> bool:
         """Send one message; True if it is now in the room."""
         intent = self.hs.ghost(msg.sender) if msg.sender else self.hs.bot
         resolved = await self._resolve(msg)
@@ -134,10 +141,11 @@ class Delivery:
             await outbox.defer(self.store, msg.id, WAIT_FOR_REFERENCE)
             return False
         room_id, content = resolved
+        data = self._media(msg)
         await outbox.mark_attempt(self.store, msg.id)
         try:
             if msg.media is not None:
-                content = await self._upload(msg, content)
+                content = await self._upload(msg, content, data)
             if msg.state_key is not None:
                 event_id = await self.hs.send_state(room_id, msg.event_type, content,
                                                     msg.state_key, as_user=msg.sender)

@@ -11,7 +11,7 @@ import inspect
 import logging
 from collections.abc import Callable, Coroutine, Iterable
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from mautrix.api import Method, Path
@@ -20,6 +20,7 @@ from mautrix.appservice.state_store import ASStateStore
 from mautrix.client.state_store import MemoryStateStore
 from mautrix.errors import MatrixRequestError, MNotFound
 from mautrix.types import RoomAlias, RoomID, UserID
+from mautrix.util.logging import TraceLogger
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,14 +32,29 @@ class _MemoryASStateStore(MemoryStateStore, ASStateStore):
         ASStateStore.__init__(self)
 
 
+def is_ours(mxid: str, bot_mxid: str, ghost_prefix: str) -> bool:
+    """Is this the bot or one of its ghosts? The one test of "is this one of ours?".
+
+    Ghosts are the appservice's exclusive namespace `@<ghost_prefix>.*:<server>` (the
+    registration's regex): a user of another server whose name merely begins with the prefix
+    is not ours."""
+    if mxid == bot_mxid:
+        return True
+    server = bot_mxid.partition(":")[2]
+    localpart, _, domain = mxid.partition(":")
+    return localpart.startswith(f"@{ghost_prefix}") and domain == server
+
+
 class Homeserver:
     def __init__(
         self, url: str, as_token: str, bot_localpart: str, server_name: str, *, concurrency: int = 8,
+        ghost_prefix: str = "kabinet_",  # the configuration's default
     ) -> None:
         self.url = url.rstrip("/")
         self.as_token = as_token
         self.server_name = server_name
         self.bot_mxid = UserID(f"@{bot_localpart}:{server_name}")
+        self.ghost_prefix = ghost_prefix
         self.concurrency = concurrency
         self.requests = 0
         self.writes = 0
@@ -63,7 +79,7 @@ class Homeserver:
         mautrix_log.setLevel(max(mautrix_log.getEffectiveLevel(), logging.INFO))
         self._api = AppServiceAPI(
             base_url=self.url, bot_mxid=self.bot_mxid, token=self.as_token,
-            log=mautrix_log, state_store=store,
+            log=cast(TraceLogger, mautrix_log), state_store=store,
             client_session=self._session, default_retry_count=0,
         )
         self._intent = self._api.bot_intent()
@@ -85,6 +101,10 @@ class Homeserver:
         if self._intent is None:
             raise RuntimeError("Homeserver.open() was not called")
         return self._intent
+
+    def is_ours(self, mxid: str) -> bool:
+        """The bot or a ghost of this appservice (their events are our own echoes)."""
+        return is_ours(mxid, self.bot_mxid, self.ghost_prefix)
 
     def ghost(self, mxid: str) -> IntentAPI:
         """An intent masquerading as one of our ghost users (citizens)."""

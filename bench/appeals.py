@@ -40,8 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from appservice.delivery import MARKER  # noqa: E402
-from appservice.roster.desired import RoomSpec  # noqa: E402
-from appservice.roster.reconcile import FIXED_STATE  # noqa: E402
+from appservice.rooms import FIXED_STATE, RoomSpec  # noqa: E402
 from council import rooms as registry  # noqa: E402
 from council.appeals import Appeal  # noqa: E402
 from council.models import OutboxMessage  # noqa: E402
@@ -116,7 +115,7 @@ class Raw:
         self.http = http
         self.run = run
         self.hs = kabinet.hs
-        self.staff = [p.mxid(self.hs.server_name) for p in kabinet.roster.secretariat]
+        self.staff = sorted(kabinet.roster.secretariat_mxids(self.hs.server_name))
 
     async def _call(self, method: str, path: str, body: Any, user: str | None = None) -> dict:
         params = {"user_id": user} if user else None
@@ -171,7 +170,7 @@ async def delivered(kabinet: Kabinet, numbers: list[str]) -> bool:
     async with kabinet.store.session() as s:
         ids = list(await s.scalars(select(Appeal.id).where(Appeal.number.in_(numbers))))
         pending = await s.scalar(select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.room_id.in_([f"$room:appeal:{i}" for i in ids]),
+            OutboxMessage.room_id.in_([registry.placeholder(registry.appeal(i)) for i in ids]),
             OutboxMessage.status != "sent"))
         ready = await s.scalar(select(func.count()).select_from(Appeal).where(
             Appeal.id.in_(ids), Appeal.room_ready.is_(True)))
@@ -187,7 +186,7 @@ async def exactly_once(kabinet: Kabinet, numbers: list[str]) -> tuple[int, int]:
     rooms = await registry.room_map(kabinet.store)
     good = bad = 0
     for i in ids:
-        room = rooms[f"appeal:{i}"]
+        room = rooms[registry.appeal(i)]
         resp = await kabinet.hs.request(Method.GET, MPath.v3.rooms[room].messages,
                                         query={"dir": "b", "limit": "50"})
         keys = Counter(e["content"].get(MARKER) for e in resp["chunk"])
@@ -214,7 +213,7 @@ async def main(args: argparse.Namespace) -> int:
     try:
         await settle(k, roster)
         await client.login(deputy.password)
-        space_id = (await registry.room_map(k.store))[f"cabinet_space:{deputy.id}"]
+        space_id = (await registry.room_map(k.store))[registry.cabinet_space(deputy.id)]
         url = running.web_url
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {k.hs.as_token}"}
                                          ) as ashttp, aiohttp.ClientSession() as http:
@@ -272,7 +271,7 @@ async def main(args: argparse.Namespace) -> int:
             good, bad = await exactly_once(k, numbers)
             sem_raw = asyncio.Semaphore(args.concurrency)
             deputies = [d.mxid(settings.homeserver.server_name) for d in roster.deputies]
-            spaces = [(await registry.room_map(k.store))[f"cabinet_space:{d.id}"]
+            spaces = [(await registry.room_map(k.store))[registry.cabinet_space(d.id)]
                       for d in roster.deputies]
 
             async def raw_one(i: int) -> None:

@@ -48,6 +48,8 @@ from council import rooms as registry  # noqa: E402
 from council import sittings as domain  # noqa: E402
 from council.sittings import agenda  # noqa: E402
 from kabinet.config import load_settings  # noqa: E402
+from kabinet.features.sittings import Sittings  # noqa: E402
+from kabinet.features.sittings import context as sittings_context  # noqa: E402
 from kabinet.features.sittings_demo import draft_pdf  # noqa: E402
 from kabinet.wiring import Kabinet  # noqa: E402
 
@@ -125,7 +127,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def phase_kabinet(kabinet: Kabinet, sitting_id: int, files: list[bytes], commission: str,
                         observer: Observer, room_id: str) -> dict[str, Any]:
-    ctx = kabinet.sittings_context()
+    ctx = sittings_context(kabinet)
     started: dict[str, float] = {}
     keys: list[str] = []
     t0 = time.perf_counter()
@@ -240,14 +242,15 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         try:
             await create_accounts(kabinet, roster)
             await kabinet.apply_roster(roster)
-            ctx = kabinet.sittings_context()
+            ctx = sittings_context(kabinet)
             async with kabinet.store.session() as s:
                 sitting, _ = await domain.create_sitting(s, ctx, domain.NewSitting(
                     kind="plenary", title="Бенчмарк", place="Зала",
                     starts_at=datetime.now(ctx.tz) + timedelta(days=30)))
-            await kabinet.sitting_rooms.create_missing()
+            await kabinet.feature(Sittings).rooms.create_missing()
             rooms = await registry.room_map(kabinet.store)
-            room_id, commission_room = rooms[f"sitting:{sitting.id}"], rooms[f"commission:{commission}"]
+            room_id = rooms[registry.sitting(sitting.id)]
+            commission_room = rooms[registry.commission(commission)]
             spec = (await kabinet.hs.room_state(room_id))
             members = sorted(e["state_key"] for e in spec if e["type"] == "m.room.member")
             raw_room = str(await kabinet.hs.bot.create_room(name="Бенчмарк (raw)",

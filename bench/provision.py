@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python bench/provision.py` must find tests.matrix_helpers
 
 from appservice.homeserver import Homeserver  # noqa: E402
-from appservice.roster.desired import ROOM_STATE, SPACE_CHILD, RoomSpec, desired_rooms  # noqa: E402
-from appservice.roster.reconcile import FIXED_STATE  # noqa: E402
+from appservice.rooms import FIXED_STATE, ROOM_STATE, SPACE_CHILD, RoomSpec  # noqa: E402
+from appservice.roster.desired import desired_rooms  # noqa: E402
 from council import rooms as registry  # noqa: E402
 from council.models import CouncilAccount  # noqa: E402
 from council.roster import Roster, parse_roster  # noqa: E402

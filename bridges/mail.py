@@ -1,4 +1,5 @@
-"""Sends the mail queue (council/mailqueue.py) with aiosmtplib; retries with backoff.
+"""The mail channel's sender (council/outbox/mail.py) with aiosmtplib, in the outbox's one
+sender shape (council/outbox/sender.py) and retry policy.
 
 Runs beside intake, never inside it: a mail server that is down delays a receipt, it never
 blocks or loses an appeal. One job's failure, whatever it is, parks or backs off that job only;
@@ -10,16 +11,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from council import mailqueue
+from council.outbox import mail as mailqueue
+from council.outbox.sender import Sender
 from council.store import Store
-from council.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -27,24 +28,29 @@ log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-class MailSender(Worker):
+class MailSender(Sender[mailqueue.MailJob]):
+    log = log
+    row_name = "mail job"
+    log_traceback = False  # an exception's text may hold the address or the content
+
     def __init__(self, store: Store, settings: Callable[[], object], *, idle: float = 5.0) -> None:
         # `settings()` returns the current mail section, so a changed config is seen at once.
         self.store = store
         self.settings = settings
         super().__init__(idle)
         self.sent = 0
+        self._cfg: object = None
 
-    async def round(self) -> bool:
-        cfg = self.settings()
-        if getattr(cfg, "host", None) is None:
-            return False  # no server configured: keep the queue
-        jobs = await mailqueue.due(self.store)
-        for job in jobs:
-            await self._send(cfg, job)
-        return bool(jobs)
+    async def due(self) -> Sequence[mailqueue.MailJob]:
+        self._cfg = self.settings()
+        if getattr(self._cfg, "host", None) is None:
+            return []  # no server configured: keep the queue
+        return await mailqueue.due(self.store)
 
-    async def _send(self, cfg: object, job: mailqueue.MailJob) -> None:
+    async def failed(self, job: mailqueue.MailJob, exc: Exception) -> None:
+        await mailqueue.mark_failed(self.store, job, type(exc).__name__)
+
+    async def send(self, job: mailqueue.MailJob) -> bool:
         # Checked again here: rows stored before intake used email-validator, or written by
         # other code, must never reach RCPT TO as they are (`root]x[@…` went out as `root`).
         try:
@@ -52,21 +58,19 @@ class MailSender(Worker):
         except mailqueue.BadAddress:
             log.warning("mail job %s has an invalid recipient address; parked", job.id)
             await mailqueue.mark_failed(self.store, job, "invalid recipient address", permanent=True)
-            return
+            return False
+        await mailqueue.mark_attempt(self.store, job.id)
         try:
-            await self._deliver(cfg, job, to_addr)
+            await self._deliver(self._cfg, job, to_addr)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             await self._refused(job, exc)
-            return
+            return False
         except aiosmtplib.SMTPResponseException as exc:
             await self._response_error(job, exc)
-            return
-        except Exception as exc:  # anything else is this job's problem, not the queue's
-            log.warning("mail job %s not sent (%s); will retry", job.id, type(exc).__name__)
-            await mailqueue.mark_failed(self.store, job, type(exc).__name__)
-            return
+            return False
         await mailqueue.mark_sent(self.store, job.id)
         self.sent += 1
+        return True
 
     async def _deliver(self, cfg: object, job: mailqueue.MailJob, to_addr: str) -> None:
         msg = message(cfg.sender, to_addr, job)  # type: ignore[attr-defined]
@@ -93,7 +97,7 @@ class MailSender(Worker):
                               exc: aiosmtplib.SMTPResponseException) -> None:
         # A 5xx to the message itself (DATA) is final for this message; a 5xx to our sender or
         # login is a configuration problem shared by all jobs, so it is retried (and the job is
-        # parked after MAX_ATTEMPTS) rather than parked at once.
+        # parked after the policy's MAX_ATTEMPTS) rather than parked at once.
         permanent = isinstance(exc, aiosmtplib.SMTPDataError) and 500 <= exc.code < 600
         log.warning("mail job %s not sent (%s, %s); %s", job.id, type(exc).__name__, exc.code,
                     "parked" if permanent else "will retry")

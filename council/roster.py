@@ -118,9 +118,9 @@ class Roster(_Strict):
         deputies = {d.id: d for d in self.deputies}
         people = deputies.keys() | {s.id for s in self.secretariat}
         for d in self.deputies:
-            for c in d.commissions:
-                if c not in commission_ids:
-                    problems.append(f"deputy {d.id!r}: unknown commission {c!r}")
+            for cid in d.commissions:
+                if cid not in commission_ids:
+                    problems.append(f"deputy {d.id!r}: unknown commission {cid!r}")
         for c in self.commissions:
             if c.chair is None:
                 continue
@@ -146,6 +146,10 @@ class Roster(_Strict):
 
     def commission_members(self, commission_id: str) -> tuple[str, ...]:
         return tuple(d.id for d in self.deputies if commission_id in d.commissions)
+
+    def secretariat_mxids(self, server_name: str) -> frozenset[str]:
+        """The secretariat's Matrix ids: the one list of who is staff in every room."""
+        return frozenset(s.mxid(server_name) for s in self.secretariat)
 
     @property
     def seats(self) -> int:

@@ -1,4 +1,5 @@
-"""`kabinet` — the command line: up, roster apply, roster check."""
+"""`kabinet` — the command line: up, roster apply, roster check, and each feature's commands
+(kabinet/features/), which get the store only (kabinet.core.Core)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,12 @@ from council.roster import Roster, RosterError, load_roster
 from kabinet import control
 from kabinet.config import ConfigError, Settings, load_settings
 from kabinet.control import ControlError
-from kabinet.features import appeals_cli as cli_appeals
-from kabinet.features import sittings_cli as cli_sittings
+from kabinet.core import Core
+from kabinet.features import Feature, default_features
 from kabinet.launcher import HomeserverError
 from kabinet.lock import DataDirInUse, Holder, holder
 from kabinet.secrets import PRIVATE_UMASK
 from kabinet.wiring import Kabinet, start, stop_signals
-
-# Feature command modules: each has add_commands(subparsers, add_common_options) and sets
-# `run=<async function(kabinet, args) -> exit code>` on its parsers (see kabinet/cli_*.py).
-FEATURE_CLIS: list = [cli_sittings, cli_appeals]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -32,7 +29,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="where data lives (default ./var)")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(features: list[Feature]) -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="kabinet", description="The deputy's electronic cabinet "
                                    "on Matrix / Електронний кабінет депутата")
     sub = root.add_subparsers(dest="command", required=True)
@@ -54,8 +51,8 @@ def parser() -> argparse.ArgumentParser:
     _common(apply)
     check = rsub.add_parser("check", help="validate a roster; change nothing")
     check.add_argument("file", type=Path)
-    for feature in FEATURE_CLIS:
-        feature.add_commands(sub, _common)
+    for feature in features:
+        feature.cli(sub, _common)  # each command sets run=<async (core, args) -> exit code>
     return root
 
 
@@ -98,12 +95,12 @@ def banner(kabinet: Kabinet, report_summary: str) -> str:
     return "\n".join(lines)
 
 
-async def cmd_up(settings: Settings, roster: Roster, demo: bool) -> int:
+async def cmd_up(settings: Settings, roster: Roster, demo: bool, features: list[Feature]) -> int:
     # One Kabinet per data dir: refused before anything is built (the lock taken at the start
     # is what guarantees it; this only says so sooner).
-    if (running := await asyncio.to_thread(holder, settings.data_dir)) is not None:
-        raise DataDirInUse(settings.data_dir, running)
-    kabinet = Kabinet(settings, roster)
+    if (other := await asyncio.to_thread(holder, settings.data_dir)) is not None:
+        raise DataDirInUse(settings.data_dir, other)
+    kabinet = Kabinet(settings, roster, features)
     stop = stop_signals()  # before anything starts: Ctrl-C at any moment stops in order
     starting = asyncio.ensure_future(start(kabinet, demo=demo))
     stopped = asyncio.ensure_future(stop.wait())
@@ -175,11 +172,12 @@ async def cmd_apply(settings: Settings, roster: Roster, roster_file: Path) -> in
     return print_report(report.changes, report.problems, report.summary())
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, features: list[Feature] | None = None) -> int:
     # Before anything is created: the data dir holds secrets and citizens' personal data, so
     # every file this process and its Synapse make is for the owner only (0600/0700).
     os.umask(PRIVATE_UMASK)
-    args = parser().parse_args(argv)
+    features = default_features() if features is None else features
+    args = parser(features).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "roster" and args.roster_command == "check":
@@ -193,10 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         roster_path = args.file if args.command == "roster" else settings.roster
         roster = load_roster(roster_path)
         if args.command == "up":
-            return asyncio.run(cmd_up(settings, roster, args.demo))
+            return asyncio.run(cmd_up(settings, roster, args.demo, features))
         if args.command == "roster":
             return asyncio.run(cmd_apply(settings, roster, args.file))
-        return asyncio.run(args.run(Kabinet(settings, roster), args))
+        # A feature's command works on the store only: no homeserver, registration or secrets.
+        return asyncio.run(args.run(Core(settings, roster), args))
     except (RosterError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -79,12 +79,15 @@ class WebConfig(_Section):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
+DeadlineDays = dict[Literal["proposal", "application", "complaint"], int | Literal["month"]]
+DEFAULT_DEADLINE_DAYS: DeadlineDays = {"proposal": 15, "application": "month", "complaint": "month"}
+
+
 class AppealsConfig(_Section):
     """Citizens' appeals: terms per appeal type (art. 20), attachments, intake rate limit."""
 
-    deadline_days: dict[Literal["proposal", "application", "complaint"], int | Literal["month"]] = \
-        Field(default_factory=lambda: {"proposal": 15, "application": "month",
-                                       "complaint": "month"},
+    deadline_days: DeadlineDays = \
+        Field(default_factory=lambda: dict(DEFAULT_DEADLINE_DAYS),
               description='Days to answer, or "month" (a calendar month); at most 45')
     max_attachments: int = Field(5, ge=0, le=20)
     max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=1024)

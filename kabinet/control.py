@@ -18,7 +18,6 @@ import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import aiohttp
 import yaml
@@ -26,13 +25,11 @@ from aiohttp import web
 from mautrix.errors import MatrixError
 
 from council.roster import Roster, RosterError, parse_roster
+from kabinet.installation import Installation
 from kabinet.launcher import HomeserverError
 from kabinet.lock import DataDirLock, Holder
 from kabinet.secrets import ensure_secrets, private_data_dir, read_secrets
-from web.app import ROSTER
-
-if TYPE_CHECKING:
-    from kabinet.wiring import Kabinet
+from web.pages import ROSTER
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +68,7 @@ def _error(status: int, message: str) -> web.Response:
 
 @dataclass
 class Control:
-    kabinet: Kabinet
+    kabinet: Installation
     command: str = "up"  # what the lock file says this process is doing
     lock: DataDirLock | None = None
     url: str | None = None  # the control endpoint, once it listens
@@ -158,7 +155,7 @@ class Control:
             self.app[ROSTER] = roster
 
 
-def install(kabinet: Kabinet) -> Control:
+def install(kabinet: Installation) -> Control:
     """Wire the lock, the control endpoint and the homeserver's supervisor into an installation."""
     control = Control(kabinet)
 
@@ -173,9 +170,8 @@ def install(kabinet: Kabinet) -> Control:
     synapse = kabinet.synapse
     if synapse is not None:
         def resumed() -> None:  # the homeserver is back: work that waited for it goes on now
-            kabinet.delivery.poke()
-            kabinet.sitting_rooms.poke()
-            kabinet.appeals.rooms.poke()
+            for wake in kabinet.on_homeserver_back:
+                wake()
 
         async def supervise_homeserver() -> None:
             await synapse.supervise(on_restart=resumed)

@@ -13,6 +13,7 @@ import collections
 import contextlib
 import hashlib
 import hmac
+import importlib.resources
 import logging
 import os
 import signal
@@ -37,7 +38,11 @@ from kabinet.secrets import (
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "synapse"
+# The homeserver's config templates are package data of `kabinet`, read through importlib.resources,
+# so that an installed Kabinet (`pip install .`, not only a checkout) finds them. They are not in
+# a top-level `synapse/` folder: installed, that would be a top-level package named `synapse`,
+# colliding with matrix-synapse's own package, the one we run.
+TEMPLATES = importlib.resources.files("kabinet") / "synapse_templates"
 
 # Restarts of a Synapse that died: 1 s, doubling up to 60 s; back to 1 s once it has stayed up
 # for STABLE_AFTER seconds (a crash loop must not hammer the machine, a rare crash must not wait).
@@ -88,10 +93,10 @@ class EmbeddedSynapse:
         return self.data_dir / "homeserver.yaml"
 
     def render(self) -> None:
-        """Write homeserver.yaml and its log config from the templates in synapse/ (0600: the
-        config holds registration_shared_secret, enough to create a homeserver admin)."""
+        """Write homeserver.yaml and its log config from TEMPLATES (0600: the config holds
+        registration_shared_secret, enough to create a homeserver admin)."""
         env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+            loader=jinja2.FunctionLoader(_template_source),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
         )
@@ -284,6 +289,13 @@ class EmbeddedSynapse:
                 continue
             log.warning("the homeserver was restarted and answers at %s", self.url)
             on_restart()
+
+
+def _template_source(name: str) -> str | None:
+    try:
+        return (TEMPLATES / name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None  # jinja2 says which template is missing
 
 
 async def _first(*aws: collections.abc.Awaitable[object]) -> None:

@@ -13,9 +13,10 @@ from aiosmtpd.controller import Controller
 from mautrix.api import Method, Path
 from sqlalchemy import func, select
 
-from council import appeals, mailqueue
+from council import appeals
 from council import rooms as registry
 from council.models import OutboxMessage
+from council.outbox import mail as mailqueue
 from tests.conftest import free_port
 from tests.matrix_helpers import wait_for
 

@@ -22,8 +22,9 @@ from multidict import CIMultiDict
 from sqlalchemy import func, select
 from yarl import URL
 
-from council import appeals, mailqueue
+from council import appeals
 from council import sittings as sittings_domain
+from council.outbox import mail as mailqueue
 from kabinet.wiring import Running
 from tests.appeals_support import appeal_fields
 from tests.conftest import SMALL_ROSTER, start_installation

@@ -169,6 +169,16 @@ async def test_answer_reaches_the_status_page_and_the_citizens_mailbox(inst, peo
         return (await api_status(inst, created["token"]))["answer"]["attachments"] or None
     [att] = await wait_for(attached, what="the answer's attachment")
     assert att["name"] == "rishennia.pdf"
+    # A page the client calls a PDF is judged by its content: not added, and the deputy is told.
+    html = b"<html><script>alert(1)</script></html>"
+    upload, _ = await deputy.upload(lambda *_: html, content_type="application/pdf",
+                                    filename="page.pdf", filesize=len(html))
+    fake = await deputy.room_send(room, "m.room.message", {
+        "msgtype": "m.file", "body": "page.pdf", "url": upload.content_uri,
+        "info": {"mimetype": "text/html", "size": len(html)},
+        "m.relates_to": {"m.in_reply_to": {"event_id": confirmation["event_id"]}}})
+    assert "PDF, DOCX, JPEG" in await bot_reply_to(inst, room, fake.event_id)
+    assert len((await api_status(inst, created["token"]))["answer"]["attachments"]) == 1
     async with aiohttp.ClientSession() as http, http.get(att["url"]) as resp:
         assert resp.status == 200 and await resp.read() == PDF
     async with aiohttp.ClientSession() as http, http.get(

@@ -15,10 +15,12 @@ from sqlalchemy import select, update
 from appservice.appeals.rooms import AppealRooms
 from appservice.delivery import MARKER, Delivery
 from appservice.homeserver import Homeserver
+from appservice.rooms import ensure_room
 from council import appeals, outbox
 from council import rooms as registry
 from council.models import OutboxMessage
 from council.roster import load_roster
+from kabinet.features.appeals import Appeals
 from kabinet.wiring import Running
 from tests.appeals_support import appeal_fields, form, timeline
 from tests.conftest import SMALL_ROSTER, start_installation
@@ -132,14 +134,14 @@ async def test_an_appservice_killed_mid_delivery_and_restarted_delivers_each_app
     fresh = Homeserver(kabinet.hs.url, kabinet.hs.as_token, "kabinet", "localhost")
     await fresh.open()
     try:
-        ctx = kabinet.appeals.rooms.ctx
+        ctx = kabinet.feature(Appeals).rooms.ctx
         worker = AppealRooms(fresh, kabinet.store, ctx, lambda: kabinet.roster)
         orphan = next(i for i in ids if f"appeal:{i}" not in rooms)
         async with kabinet.store.session() as s:
             a = await appeals.by_id(s, orphan)
         await fresh.ghost(ctx.ghost(orphan)).ensure_registered()
-        await worker._create_room(f"kabinet_appeal_{orphan}", orphan, a.number, "t",
-                                  [ctx.ghost(orphan)], [])
+        await ensure_room(fresh, worker._spec(orphan, a.number, "t", [ctx.ghost(orphan)]),
+                          alias_prefix="kabinet_", room_version=worker.room_version)
         done = next(i for i in ids if f"appeal:{i}" in rooms)
         async with kabinet.store.session() as s:
             card = await s.scalar(select(OutboxMessage).where(

@@ -9,9 +9,10 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from council import appeals, mailqueue
+from council import appeals
 from council.appeals import AppealError, AppealEvent, NewAppeal
 from council.models import OutboxMessage
+from council.outbox import mail as mailqueue
 from council.store import Store
 
 CTX = appeals.Context(server_name="localhost", ghost_prefix="kabinet_",

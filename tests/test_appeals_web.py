@@ -14,13 +14,14 @@ from sqlalchemy import select
 
 from council import appeals
 from council.roster import load_roster
+from kabinet.features.appeals import Appeals
 from kabinet.wiring import Running
 from tests.appeals_support import PDF, PNG, counts, docx, form
 from tests.appeals_support import appeal_fields as _fields
 from tests.conftest import DEMO_ROSTER
 from tests.test_web import VIEWPORTS, assert_fits_horizontally, browser  # noqa: F401 — fixture
-from web.appeals.input import Limits
-from web.ratelimit import RateLimiter
+from web.appeals import Limits
+from web.security import RateLimiter
 
 DEPUTY = load_roster(DEMO_ROSTER).deputies[0].id
 
@@ -35,7 +36,7 @@ SMALL = Limits(max_attachments=5, max_attachment_bytes=200_000, max_total_bytes=
 @pytest.fixture(autouse=True)
 def generous(demo: Running) -> AsyncIterator[None]:
     """These tests submit many appeals from 127.0.0.1: a roomy limit, small file limits."""
-    cfg = demo.kabinet.appeals.web
+    cfg = demo.kabinet.feature(Appeals).web
     saved = cfg.limiter, cfg.limits
     cfg.limiter, cfg.limits = RateLimiter(10_000, 60), SMALL
     yield
@@ -205,7 +206,7 @@ async def test_a_form_post_without_the_csrf_token_or_with_the_honeypot_is_refuse
 
 
 async def test_intake_is_rate_limited_per_client_address(demo: Running):
-    demo.kabinet.appeals.web.limiter = RateLimiter(2, 60)
+    demo.kabinet.feature(Appeals).web.limiter = RateLimiter(2, 60)
     for _ in range(2):
         status, _, _ = await post_api(demo, appeal_fields(name=""))
         assert status == 422
@@ -223,3 +224,26 @@ async def test_the_openapi_document_describes_the_appeals_api(demo: Running):
     assert {"/api/v1/appeals", "/api/v1/appeals/{token}",
             "/api/v1/appeals/{token}/messages"} <= doc["paths"].keys()
     assert "422" in doc["paths"]["/api/v1/appeals"]["post"]["responses"]
+
+
+async def test_a_follow_up_is_checked_by_the_model_that_documents_it(demo: Running):
+    status, created, _ = await post_api(demo, appeal_fields())
+    assert status == 201
+    url = f"{demo.web_url}/api/v1/appeals/{created['token']}/messages"
+    async with aiohttp.ClientSession() as http, http.get(f"{demo.web_url}/api/openapi.json") as resp:
+        schemas = (await resp.json())["components"]["schemas"]
+    limit = next(s["maxLength"] for s in schemas["AppealMessage"]["properties"]["text"]["anyOf"]
+                 if s.get("type") == "string")
+    before = await counts(demo.kabinet)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={"text": "я" * (limit + 1)}) as resp:
+            assert resp.status == 422, await resp.text()
+        async with http.post(url, json={"text": " \x00 "}) as resp:  # nothing left to say
+            assert resp.status == 422
+        assert await counts(demo.kabinet) == before
+        async with http.post(url, json={"text": "Дод\x00аток: " + "я" * (limit - 20)}) as resp:
+            assert resp.status in (200, 201, 202), await resp.text()
+    async with demo.kabinet.store.session() as s:
+        appeal = await appeals.by_token(s, created["token"])
+        texts = [m.text for m in await appeals.messages(s, appeal.id)]
+    assert any(t.startswith("Додаток: ") for t in texts)

@@ -95,3 +95,23 @@ def test_the_environment_overrides_the_config_file(tmp_path: Path, monkeypatch):
     settings = load_settings(config)
     assert settings.web.port == 9090  # the environment wins
     assert settings.homeserver.server_name == "rada.example"  # the file still counts
+
+
+def test_store_commands_start_no_homeserver_and_write_no_secrets(tmp_path: Path):
+    """`appeals list`, `sitting list`, `report paper` open the store only: they work with a config
+    for an external homeserver that names no registration, and leave no secrets behind."""
+    config = tmp_path / "kabinet.yaml"
+    config.write_text(yaml.safe_dump({
+        "roster": str(SMALL_ROSTER),
+        "homeserver": {"embedded": False, "url": f"http://127.0.0.1:{free_port()}"}}),
+        encoding="utf-8")
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    for command in (("appeals", "list"), ("sitting", "list"), ("report", "paper")):
+        result = kabinet(*command, "--config", config, "--data-dir", data_dir)
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert "total: 0 pages of drafts" in result.stdout
+    written = {p.name for p in data_dir.rglob("*")}
+    assert "kabinet.db" in written  # the store was opened (and migrated)
+    assert not written & {"secrets.yaml", "appservice-registration.yaml", "homeserver.yaml"}, written

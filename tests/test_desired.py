@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from appservice.roster.desired import POLL_START, RoomSpec, desired_rooms, sitting_power_overrides
-from appservice.roster.reconcile import membership_changes, power_levels_change, state_changes
+from appservice.rooms import RoomSpec, membership_changes
+from appservice.roster.desired import desired_rooms
+from appservice.roster.reconcile import power_levels_change, state_changes
+from appservice.sittings.rooms import POLL_START, sitting_power_overrides
 from council.roster import load_roster
 from tests.conftest import SMALL_ROSTER
 

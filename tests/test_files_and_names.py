@@ -32,6 +32,7 @@ from council.files import kinds as filetypes
 from council.files.kinds import UnsupportedFile, UnusualArchive
 from council.names import CITIZEN, DISPLAY_NAME_MAX, citizen_display_name, clean_name
 from council.roster import load_roster
+from kabinet.features.appeals import Appeals
 from kabinet.wiring import Running
 from tests.appeals_support import appeal_fields, appeal_id, form, room_of
 from tests.conftest import DEMO_ROSTER
@@ -39,8 +40,9 @@ from tests.matrix_helpers import wait_for
 from tests.test_sittings_matrix import _bot_reply, _drop, joined, make_sitting, quiesce
 from web.appeals import input as appeal_input
 from web.appeals.input import check_appeal
-from web.ratelimit import RateLimiter
-from web.sittings.pages import DEPS
+from web.errors import domain_status
+from web.security import RateLimiter
+from web.sittings import DEPS
 
 ROSTER = load_roster(DEMO_ROSTER)
 DEPUTY = ROSTER.deputies[0].id
@@ -258,7 +260,7 @@ def test_good_documents_next_to_the_bombs_are_still_accepted(bomb, crowd):
     for hostile in (bomb, crowd):
         with pytest.raises(domain.SittingError) as refused:
             domain.prepare_file(ctx, hostile, "bomb.docx")
-        assert (refused.value.code, refused.value.status) == ("KB_UNUSUAL_ARCHIVE", 422)
+        assert domain_status(refused.value) == (422, "KB_UNUSUAL_ARCHIVE")
     file = domain.prepare_file(ctx, good_docx(), "good.docx")
     assert (file.filetype.kind, file.pages, file.filename) == ("docx", 1, "good.docx")
     assert filetypes.sniff(bomb_docx(mib=1)).kind == "docx"  # 1 MiB inflated: a normal document
@@ -290,7 +292,7 @@ async def test_a_slow_inspection_is_cut_off_by_the_time_cap_without_holding_the_
         with pytest.raises(domain.SittingError) as refused:
             await domain.prepare_file_off_loop(None, b"", "x", timeout=0.2)  # type: ignore[arg-type]
         assert await appeal_input.sniff_off_loop(b"PK\x03\x04") is None
-    assert (refused.value.code, refused.value.status) == ("KB_FILE_TOO_COMPLEX", 422)
+    assert domain_status(refused.value) == (422, "KB_FILE_TOO_COMPLEX")
     assert time.perf_counter() - started < 0.9
     assert lag[0] < 0.25
 
@@ -361,7 +363,7 @@ def staff(settled: Running) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def generous(settled: Running) -> Iterator[None]:
     """Several appeals from 127.0.0.1 in a row: a roomy rate limit."""
-    cfg = settled.kabinet.appeals.web
+    cfg = settled.kabinet.feature(Appeals).web
     saved, cfg.limiter = cfg.limiter, RateLimiter(10_000, 60)
     yield
     cfg.limiter = saved
@@ -461,7 +463,7 @@ async def test_a_citizen_ghost_is_visibly_a_citizen_with_nothing_hidden_in_its_n
     async with kabinet.store.session() as s:
         assert (await appeals.by_id(s, aid)).name == clean_name(hostile)
     room_id = await room_of(kabinet, aid)
-    ghost = kabinet.appeals.web.ctx.ghost(aid)
+    ghost = kabinet.feature(Appeals).web.ctx.ghost(aid)
     name = await wait_for(lambda: _displayname(kabinet, room_id, ghost), timeout=60,
                           what="the ghost's display name")
     assert name == shown
@@ -479,3 +481,39 @@ async def test_a_name_that_is_empty_once_cleaned_is_refused_and_nothing_is_store
     assert (status, body["errcode"]) == (422, "KB_APPEAL_ANONYMOUS"), body
     assert "name" in body["fields"]
     assert await stored() == before
+
+
+# -- one sniffer and one safe-name policy for drafts and attachments -------------------------
+
+@pytest.mark.parametrize("given, draft, attachment", [
+    ("назва.pdf", "назва.pdf", "назва.pdf"),
+    ("C:\\Users\\ivan\\scan.pdf", "scan.pdf", "scan.pdf"),  # appeals kept "C_Users_ivan_scan.pdf"
+    ("../../etc/passwd", "passwd.pdf", "passwd.pdf"),
+    ("проєкт\u202efdp.exe", "проєктfdp.pdf", "проєктfdp.pdf"),  # drafts kept the bidi override
+    ("звіт\u200b.pdf", "звіт.pdf", "звіт.pdf"),
+    ('a"b<c>|d.pdf', "a_b_c_d.pdf", "a_b_c_d.pdf"),
+    ("", "draft.pdf", "attachment.pdf"),
+])
+def test_drafts_and_attachments_are_named_by_one_policy(given: str, draft: str, attachment: str):
+    pdf = filetypes.PDF
+    assert domain.safe_filename(given, pdf) == draft
+    assert appeal_input.safe_name(given, pdf.mimetype) == attachment
+
+
+def test_a_long_name_is_cut_but_keeps_its_extension():
+    name = domain.safe_filename("д" * 500 + ".pdf", filetypes.PDF)
+    assert len(name) == filetypes.NAME_MAX and name.endswith(".pdf")
+
+
+def test_one_sniffer_takes_each_feature_s_own_list_of_types():
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    assert filetypes.sniff(png, filetypes.ATTACHMENTS) is filetypes.PNG
+    assert appeal_input.sniff(png) == "image/png"
+    with pytest.raises(UnsupportedFile):
+        filetypes.sniff(png)  # a scan is no draft decision
+    assert appeal_input.sniff(b"%PDF-1.7\n") == "application/pdf"
+    odt = io.BytesIO()
+    with zipfile.ZipFile(odt, "w") as z:
+        z.writestr("mimetype", filetypes.ODT_MIME)
+    assert filetypes.sniff(odt.getvalue()) is filetypes.ODT
+    assert appeal_input.sniff(odt.getvalue()) is None  # not on the appeals' list

@@ -27,11 +27,14 @@ from council.files.blobs import BlobStore, blob_columns, collect_orphans
 from council.law import deadlines
 from council.store import Store
 from kabinet.features import appeals as wiring_appeals
+from kabinet.features.appeals import Appeals
+from kabinet.features.sittings import Sittings
+from kabinet.features.sittings import context as sittings_context
 from kabinet.wiring import Running
 from tests.appeals_support import PDF, counts, form
 from tests.appeals_support import appeal_fields as _fields
 from tests.conftest import SMALL_ROSTER, start_installation
-from web.ratelimit import TRUSTED_PROXIES, RateLimiter, TrustedProxies
+from web.security import TRUSTED_PROXIES, RateLimiter, TrustedProxies
 
 KYIV = deadlines.COUNCIL_TZ
 
@@ -44,7 +47,7 @@ async def kb(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]
     """A small council of its own, behind a (pretend) reverse proxy on 127.0.0.1."""
     running = await start_installation(tmp_path_factory.mktemp("intake"), SMALL_ROSTER, **{
         "web.public_url": PUBLIC_URL, "web.trusted_proxies": ["127.0.0.1"]})
-    running.kabinet.appeals.web.limiter = RateLimiter(10_000, 60)  # many submissions here
+    running.kabinet.feature(Appeals).web.limiter = RateLimiter(10_000, 60)  # many submissions here
     yield running
     await running.stop()
 
@@ -155,7 +158,7 @@ def test_the_client_is_the_rightmost_address_that_is_not_a_trusted_proxy():
 
 @pytest.fixture
 def strict_limit(kb: Running) -> AsyncIterator[TrustedProxies]:
-    cfg = kb.kabinet.appeals.web
+    cfg = kb.kabinet.feature(Appeals).web
     proxies = kb.runner.app[TRUSTED_PROXIES]
     saved = cfg.limiter, proxies.networks
     cfg.limiter = RateLimiter(1, 600)
@@ -196,8 +199,8 @@ async def sitting(kb: Running) -> int:
         starts_at=datetime.now(KYIV).replace(microsecond=0) + timedelta(days=20),
         external_key=f"hardening-{uuid.uuid4().hex}")
     async with k.store.session() as s:
-        created, _ = await sittings_domain.create_sitting(s, k.sittings_context(), spec)
-    k.sitting_rooms.poke()
+        created, _ = await sittings_domain.create_sitting(s, sittings_context(k), spec)
+    k.feature(Sittings).rooms.poke()
     return created.id
 
 

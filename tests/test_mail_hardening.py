@@ -19,9 +19,10 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bridges.mail import MailSender
-from council import appeals, mailqueue
+from council import appeals
 from council.files.blobs import BlobStore
 from council.models import utcnow
+from council.outbox import mail as mailqueue
 from council.roster import load_roster
 from council.store import Store
 from kabinet.config import MailConfig
@@ -29,8 +30,8 @@ from tests.appeals_support import Mailbox, appeal_fields, counts
 from tests.conftest import DEMO_ROSTER
 from web import appeals as web_appeals
 from web.app import SiteInfo, create_app
-from web.appeals.input import Limits
-from web.ratelimit import RateLimiter
+from web.appeals import Limits
+from web.security import RateLimiter
 
 # Old rows can hold anything: each of these must be parked without an SMTP command.
 HOSTILE = [

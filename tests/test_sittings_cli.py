@@ -16,6 +16,7 @@ from council import sittings as domain
 from council.models import OutboxMessage
 from council.roster import load_roster
 from kabinet.features import sittings_demo as demo_sittings
+from kabinet.features.sittings import context as sittings_context
 from kabinet.features.sittings_demo import draft_pdf
 from kabinet.wiring import Kabinet
 from tests.conftest import DEMO_ROSTER, test_settings
@@ -108,16 +109,16 @@ async def test_the_demo_seeder_is_idempotent_and_makes_real_ukrainian_pdfs(tmp_p
                                                .order_by(domain.DraftVersion.id))).all()),
                         await s.scalar(select(func.count()).select_from(OutboxMessage)))
 
-        await demo_sittings.seed(k)
+        await demo_sittings.seed(k, sittings_context(k))
         first = await snapshot()
-        await demo_sittings.seed(k)
+        await demo_sittings.seed(k, sittings_context(k))
         assert await snapshot() == first
         sittings, shas, _ = first
         assert sittings == 2 and len(shas) == len(demo_sittings.PLENARY) + len(demo_sittings.COMMISSION)
         text = PdfReader(io.BytesIO(k.blobs.read(shas[0]))).pages[0].extract_text()
         assert "ПРОЄКТ РІШЕННЯ № 1" in text and "громадського транспорту" in text
         async with k.store.session() as s:
-            views = [await domain.view(s, k.sittings_context(), x.id)
+            views = [await domain.view(s, sittings_context(k), x.id)
                      for x in await domain.list_sittings(s)]
         budget, plenary = views  # by date: the commission sitting comes first
         assert budget.sitting.kind == "commission" and budget.warnings  # the demo shows a warning

@@ -23,6 +23,8 @@ from sqlalchemy import select
 from council import outbox
 from council import rooms as registry
 from council import sittings as domain
+from kabinet.features.sittings import Sittings
+from kabinet.features.sittings import context as sittings_context
 from kabinet.features.sittings_demo import draft_pdf
 from tests.matrix_helpers import next_events, wait_for
 
@@ -33,7 +35,7 @@ async def quiesce(kabinet, quiet: float = 3.0, limit: float = 120.0) -> None:
     appservice endpoint has had no event for `quiet` seconds. Gives up after `limit` s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
-    kabinet.sitting_rooms.poke()
+    kabinet.feature(Sittings).rooms.poke()
     kabinet.delivery.poke()
     while loop.time() < deadline:
         before = kabinet.transactions.events_handled
@@ -55,12 +57,12 @@ async def _leave_it_quiet(settled):
 async def make_sitting(kabinet, title: str, *, kind: str = "plenary", body: str | None = None
                        ) -> tuple[int, str]:
     """A sitting three weeks ahead and its room (created by the appservice worker)."""
-    ctx = kabinet.sittings_context()
+    ctx = sittings_context(kabinet)
     spec = domain.NewSitting(kind=kind, body=body, title=title, place="Сесійна зала",
                              starts_at=datetime.now(ctx.tz) + timedelta(days=21))
     async with kabinet.store.session() as s:
         sitting, _ = await domain.create_sitting(s, ctx, spec)
-    kabinet.sitting_rooms.poke()
+    kabinet.feature(Sittings).rooms.poke()
 
     async def room() -> str | None:
         return (await registry.room_map(kabinet.store)).get(f"sitting:{sitting.id}")
@@ -70,7 +72,7 @@ async def make_sitting(kabinet, title: str, *, kind: str = "plenary", body: str 
 
 async def add(kabinet, sitting_id: int, number: str, data: bytes, commission: str | None = None
               ) -> domain.AgendaItem:
-    ctx = kabinet.sittings_context()
+    ctx = sittings_context(kabinet)
     async with kabinet.store.session() as s:
         item = await domain.add_draft(
             s, ctx, sitting_id, domain.NewDraft(number=number, title=f"Про тестове питання {number}",
@@ -150,7 +152,7 @@ async def test_a_deputy_receives_the_draft_pinned_agenda_and_revision(settled, p
     assert len(copies) == 1
 
     revised = draft_pdf("7", "Про тестове питання 7", "Секретаріат", ["Нова редакція. " * 60])
-    ctx = kabinet.sittings_context()
+    ctx = sittings_context(kabinet)
     async with kabinet.store.session() as s:
         await domain.revise_draft(s, ctx, sitting_id, "7", domain.prepare_file(ctx, revised, "v2.pdf"),
                                   source="cli")

@@ -19,7 +19,7 @@ from tests.test_web import (  # noqa: F401  (fixtures)
     page,
     viewport,
 )
-from web.sittings.pages import DEPS
+from web.sittings import DEPS
 
 TOKEN = "test-staff-token-" + uuid.uuid4().hex
 

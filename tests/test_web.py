@@ -156,3 +156,67 @@ async def test_the_home_page_sends_security_headers(page: Page) -> None:
     headers = await response.all_headers()
     assert "default-src" in headers.get("content-security-policy", "")
     assert headers.get("x-content-type-options") == "nosniff"
+
+
+def _documented() -> dict[str, Any]:
+    """The OpenAPI document of both JSON APIs, as the site serves it (no installation needed)."""
+    from aiohttp import web as aioweb
+
+    from web import appeals as web_appeals
+    from web import openapi
+    from web import sittings as web_sittings
+
+    app = aioweb.Application()
+    openapi.setup(app, "test")
+    web_sittings.setup(app, None)  # type: ignore[arg-type]  # routes and document only
+    web_appeals.setup(app, None)  # type: ignore[arg-type]
+    return app[openapi.OPENAPI]
+
+
+def _body_schema(doc: dict[str, Any], path: str, media: str) -> dict[str, Any]:
+    schema = doc["paths"][path]["post"]["requestBody"]["content"][media]["schema"]
+    return {**schema, "components": doc["components"]}
+
+
+DRAFT = {"number": "12-а", "title": "Про бюджет", "initiator": "Виконком"}
+
+
+@pytest.mark.parametrize("fields, accepted", [
+    ({}, True),
+    ({"number": "№ 12"}, False),  # the validator's pattern: the old schema allowed any text
+    ({"number": "1" * 33}, False),  # at most 32 characters
+    ({"initiator": "В"}, False),
+    ({"commission": "x" * 65}, False),
+])
+def test_the_draft_form_schema_refuses_what_the_validator_refuses(fields: dict, accepted: bool):
+    """The documented multipart body of addDraft and the validator (NewDraft) agree: the
+    hand-written schema documented `number` as any text, and the validator refused "№ 12"."""
+    import jsonschema
+
+    from council.sittings import NewDraft
+
+    body = {**DRAFT, **fields}
+    schema = _body_schema(_documented(), "/api/v1/sittings/{id}/drafts", "multipart/form-data")
+    schema_ok = jsonschema.Draft202012Validator(schema).is_valid({**body, "file": "x"})
+    try:
+        NewDraft.model_validate(body)
+        model_ok = True
+    except ValueError:
+        model_ok = False
+    assert (schema_ok, model_ok) == (accepted, accepted)
+
+
+
+def test_every_sitting_error_code_has_its_answer_in_the_one_table():
+    """Domain errors carry no HTTP status: web.errors maps each code the domain raises."""
+    import re
+
+    from council.sittings import SittingError
+    from web.errors import DOMAIN_ERRORS
+
+    raised = set()
+    for source in (Path(__file__).parent.parent / "council").rglob("*.py"):
+        raised |= set(re.findall(r'SittingError\(\s*"(KB_[A-Z_]+)"', source.read_text()))
+    listed = {code for cls, code, *_ in DOMAIN_ERRORS if cls is SittingError}
+    assert raised and raised <= listed, raised - listed
+    assert "status" not in SittingError.__init__.__code__.co_varnames

@@ -1,12 +1,15 @@
-"""The one loop shape: pokes are never lost, failures back off and are said once, not a second."""
+"""The one loop shape: pokes are never lost (also in the sittings loops), failures back off and
+are said once, not a second."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
+from appservice.sittings.rooms import SittingRooms
 from council import worker as worker_module
 from council.worker import Worker
 
@@ -75,3 +78,55 @@ async def test_a_poke_during_a_round_starts_the_next_round_at_once():
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert w.rounds == 2  # not 1 until the 30 s idle timeout
+
+
+class _Lingering:
+    """A round body that, the first time, lingers until told to go on (a poke comes meanwhile)."""
+
+    def __init__(self, result: Any = None) -> None:
+        self.calls = 0
+        self.result = result
+        self.in_round = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            self.in_round.set()
+            await self.go_on.wait()
+        return self.result
+
+
+async def _poked_mid_round(run: Any, poke: Any, body: _Lingering) -> int:
+    """Poke while the first round runs; how many rounds ran in the next 0.3 s."""
+    task = asyncio.create_task(run())
+    try:
+        await asyncio.wait_for(body.in_round.wait(), 5)
+        poke()
+        body.go_on.set()
+        await asyncio.sleep(0.3)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return body.calls
+
+
+def _sitting_rooms() -> SittingRooms:
+    return SittingRooms(None, None, None, lambda: None,  # type: ignore[arg-type]
+                        alias_prefix="kabinet_", room_version="10", poll=60)
+
+
+async def test_sitting_rooms_see_a_poke_during_a_round():
+    rooms = _sitting_rooms()
+    body = _Lingering(result=0)
+    rooms.create_missing = body  # type: ignore[method-assign]
+    rooms.resync_members = _Lingering()  # type: ignore[method-assign]
+    rooms.resync_members.go_on.set()
+    assert await _poked_mid_round(rooms.run, rooms.poke, body) == 2  # not 1 until the 60 s poll
+
+
+async def test_the_preupload_loop_sees_a_poke_during_a_round():
+    rooms = _sitting_rooms()
+    body = _Lingering(result=0)
+    rooms.preupload_once = body  # type: ignore[method-assign]
+    assert await _poked_mid_round(rooms.preupload, rooms.poke, body) == 2  # not 1 until 30 s

@@ -2,52 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
 from council.roster import Roster
-from web import i18n, openapi
+from web import openapi
 from web.errors import MAX_BODY, error_middleware, quiet_client_faults
 from web.health import CHECKS, Check, healthz
+from web.pages import ROSTER, SITE, SiteInfo, render
+
+__all__ = ["SiteInfo", "create_app"]
 
 HERE = Path(__file__).parent
-
-
-@dataclass(frozen=True)
-class SiteInfo:
-    council_name: str
-    server_name: str
-    homeserver_url: str  # what a deputy types into Element
-    space_alias: str  # the council Space, e.g. #kabinet_council:localhost
-    base_url: str = ""  # the site's public URL (web.public_url): absolute links, never from Host
-
-    @property
-    def space_link(self) -> str:
-        return "https://matrix.to/#/" + quote(self.space_alias, safe="#:@!")
-
-
-SITE: web.AppKey[SiteInfo] = web.AppKey("site", SiteInfo)
-ROSTER: web.AppKey[Roster] = web.AppKey("roster", Roster)
-
-
-def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200
-           ) -> web.Response:
-    """Render with the request's language; `?lang=` is remembered in a cookie."""
-    lang = i18n.request_locale(request)
-    tr = i18n.translations(lang)
-    context = {**context, "_": tr.gettext, "lang": lang, "site": request.app[SITE],
-               "path": request.path}
-    response = aiohttp_jinja2.render_template(template, request, context, status=status)
-    if request.query.get(i18n.COOKIE) in i18n.LOCALES:
-        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax")
-    response.headers["Content-Language"] = lang
-    return response
 
 
 async def index(request: web.Request) -> web.Response:

@@ -1,5 +1,9 @@
-"""Errors from one place: JSON errors with stable codes (clients switch on `errcode`), and the
+"""Errors from one place: JSON errors with stable codes (clients switch on `errcode`), the one
+table that maps the domain's errors (which know nothing of HTTP) to a status and a code, and the
 mapping of what aiohttp and json raise on a hostile request body to a 4xx.
+
+A domain error a handler does not catch is answered here from `DOMAIN_ERRORS`: the JSON error on
+/api/, the error page (or the 404 page) elsewhere.
 
 A body that cannot be read is the client's fault: it is answered with a 4xx (the JSON error on
 /api/, a page elsewhere), logged in one line without its content, and nothing is stored. Body
@@ -17,8 +21,43 @@ from typing import Any
 
 from aiohttp import hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage
+from pydantic import ValidationError
+
+from council.appeals.values import AppealError, KeyReused
+from council.files.kinds import UnsupportedFile, UnusualArchive
+from council.law.deadlines import DeadlineError
+from council.sittings.inputs import SittingError
+from council.sittings.paper import CorruptedFile
+from web.pages import render
 
 log = logging.getLogger(__name__)
+
+# The domain's errors as HTTP answers: (error class, its `code` or None for any, status,
+# errcode). The first match wins, so specific codes and subclasses come first. The errcodes are
+# a contract: clients and tests switch on them.
+DOMAIN_ERRORS: tuple[tuple[type[Exception], str | None, int, str], ...] = (
+    (SittingError, "KB_UNKNOWN_SITTING", 404, "KB_UNKNOWN_SITTING"),
+    (SittingError, "KB_UNKNOWN_COMMISSION", 404, "KB_UNKNOWN_COMMISSION"),
+    (SittingError, "KB_UNKNOWN_BODY", 404, "KB_UNKNOWN_BODY"),
+    (SittingError, "KB_UNKNOWN_ITEM", 404, "KB_UNKNOWN_ITEM"),
+    (SittingError, "KB_DUPLICATE_NUMBER", 409, "KB_DUPLICATE_NUMBER"),
+    (SittingError, "KB_WITHDRAWN", 409, "KB_WITHDRAWN"),
+    (SittingError, "KB_FILE_TOO_LARGE", 413, "KB_FILE_TOO_LARGE"),
+    (SittingError, "KB_UNSUPPORTED_FILE", 415, "KB_UNSUPPORTED_FILE"),
+    (SittingError, "KB_UNUSUAL_ARCHIVE", 422, "KB_UNUSUAL_ARCHIVE"),
+    (SittingError, "KB_FILE_TOO_COMPLEX", 422, "KB_FILE_TOO_COMPLEX"),
+    (SittingError, "KB_EMPTY_FILE", 400, "KB_EMPTY_FILE"),
+    (SittingError, "KB_CORRUPTED_FILE", 400, "KB_CORRUPTED_FILE"),
+    (SittingError, "KB_NO_FILE", 400, "KB_NO_FILE"),
+    (SittingError, "KB_BAD_ORDER", 400, "KB_BAD_ORDER"),
+    (KeyReused, None, 422, "KB_IDEMPOTENCY_KEY_REUSED"),
+    (AppealError, None, 409, "KB_APPEAL_REFUSED"),
+    (DeadlineError, None, 422, "KB_DEADLINE_REFUSED"),
+    (UnusualArchive, None, 422, "KB_UNUSUAL_ARCHIVE"),
+    (UnsupportedFile, None, 415, "KB_UNSUPPORTED_FILE"),
+    (CorruptedFile, None, 400, "KB_CORRUPTED_FILE"),
+)
+DOMAIN_CLASSES = tuple(dict.fromkeys(cls for cls, *_ in DOMAIN_ERRORS))
 
 # What the parsers raise on a hostile body (checked in this order, so subclasses come first):
 # aiohttp's request payload (Content-Encoding, chunked framing) and the multipart reader (part
@@ -72,6 +111,31 @@ def quiet_client_faults() -> None:
 
 def json_error(status: int, errcode: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"errcode": errcode, "error": message, **extra}, status=status)
+
+
+def domain_status(exc: Exception) -> tuple[int, str]:
+    """(status, errcode) of a domain error, from DOMAIN_ERRORS; an unlisted SittingError code is
+    a 400 under its own code (a new code is a decision: list it)."""
+    code = getattr(exc, "code", None)
+    for cls, wanted, status, errcode in DOMAIN_ERRORS:
+        if isinstance(exc, cls) and wanted in (None, code):
+            return status, errcode
+    return 400, code if isinstance(code, str) else "KB_BAD_REQUEST"
+
+
+def domain_error(exc: Exception) -> web.Response:
+    """A domain error as the JSON error: its bilingual message, and the field at fault."""
+    status, errcode = domain_status(exc)
+    if isinstance(exc, SittingError):
+        return json_error(status, errcode, f"{exc.uk} / {exc.en}",
+                          **({"fields": {exc.field: exc.en}} if exc.field else {}))
+    return json_error(status, errcode, str(exc))
+
+
+def invalid(exc: ValidationError, errcode: str = "KB_INVALID") -> web.Response:
+    """A body that fails its pydantic model: 422 with the reason per field (dotted path)."""
+    fields = {".".join(map(str, e["loc"])) or "body": e["msg"] for e in exc.errors()}
+    return json_error(422, errcode, "Неправильні дані / Invalid input", fields=fields)
 
 
 @contextmanager
@@ -131,12 +195,19 @@ PAGE_DEFAULT = N_("The request was not accepted.")
 def _error_page(request: web.Request, status: int, headers: dict[str, str] | None = None
                 ) -> web.Response:
     """The site's translated error page, with the site around it."""
-    from web.app import render  # web.app imports this module
-
     response = render(request, "error.html", {"message": PAGE_MESSAGES.get(status, PAGE_DEFAULT)},
                       status=status)
     response.headers.update(headers or {})
     return response
+
+
+def _domain_answer(request: web.Request, exc: Exception) -> web.Response:
+    if _is_api(request):
+        return domain_error(exc)
+    status, _ = domain_status(exc)
+    if status == 404:
+        return render(request, "404.html", {}, status=404)
+    return _error_page(request, status)
 
 
 def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
@@ -175,6 +246,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if not _is_appservice(request):
             await _guard_body(request)
         return await handler(request)
+    except DOMAIN_CLASSES as exc:
+        return _domain_answer(request, exc)
     except BadInput as exc:
         log.info("refused a request body on %s %s: %s", request.method, request.path, exc.errcode)
         if _is_api(request) or _is_appservice(request):

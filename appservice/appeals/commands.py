@@ -8,6 +8,7 @@ bot's answer confirmation become attachments of the answer.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,15 +18,17 @@ from mautrix.types import Event, EventType, MessageEvent
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from appservice.appeals.rooms import KIND as ROOM_KIND
 from appservice.commands import Command, Commands, Invocation
-from appservice.homeserver import Homeserver
+from appservice.homeserver import Homeserver, is_ours
 from council import appeals
 from council.appeals import Appeal, AppealError
+from council.files import kinds
 from council.files.blobs import BlobStore
 from council.models import ManagedRoom, OutboxMessage
 from council.roster import Roster
 
-KIND = frozenset({"appeal"})
+KIND = frozenset({ROOM_KIND})
 MAX_EXTEND_DAYS = 45
 DAYS = re.compile(r"[0-9]{1,3}")
 
@@ -38,6 +41,9 @@ USAGE = {
 }
 NOT_ALLOWED = ("Це може зробити відповідальний депутат або секретаріат / Only the responsible "
                "deputy or the secretariat can do this")
+
+UNSUPPORTED_ANSWER_FILE = ("Цей файл не додано: приймаються PDF, DOCX, JPEG або PNG / "
+                           "The file was not added: PDF, DOCX, JPEG or PNG are accepted")
 
 
 @dataclass
@@ -59,14 +65,11 @@ class AppealCommands:
 
     # -- who is who -------------------------------------------------------------------------
 
-    def _staff(self) -> set[str]:
-        return {p.mxid(self.server_name) for p in self.roster().secretariat}
-
     def _deputy_id(self, mxid: str) -> str | None:
         return next((d.id for d in self.roster().deputies if d.mxid(self.server_name) == mxid), None)
 
     def _may_handle(self, appeal: Appeal, sender: str) -> bool:
-        if sender in self._staff():
+        if sender in self.roster().secretariat_mxids(self.server_name):
             return True
         deputy = self._deputy_id(sender)
         return deputy is not None and deputy in appeal.members()
@@ -185,7 +188,7 @@ def _days_and_reason(args: str) -> tuple[int | None, str]:
 
 async def appeal_for_room(session: AsyncSession, room_id: str) -> Appeal | None:
     ref = await session.scalar(select(ManagedRoom.ref).where(
-        ManagedRoom.room_id == room_id, ManagedRoom.kind == "appeal"))
+        ManagedRoom.room_id == room_id, ManagedRoom.kind == ROOM_KIND))
     if ref is None or not ref.isdigit():
         return None
     return await appeals.by_id(session, int(ref), lock=True)
@@ -205,7 +208,7 @@ class AnswerFiles:
     async def __call__(self, event: Event, session: AsyncSession) -> None:
         if event.type != EventType.ROOM_MESSAGE or not isinstance(event, MessageEvent):
             return
-        if event.sender == self.bot_mxid or event.sender.startswith(f"@{self.ghost_prefix}"):
+        if is_ours(event.sender, self.bot_mxid, self.ghost_prefix):
             return
         content = event.content
         if str(getattr(content, "msgtype", "")) not in ("m.file", "m.image") or not content.url:
@@ -220,17 +223,22 @@ class AnswerFiles:
             OutboxMessage.key == appeal.answer_prompt_key))
         if prompt != reply_to:
             return
-        info = getattr(content, "info", None)
-        mimetype = (getattr(info, "mimetype", None) or "application/octet-stream")[:127]
         data = await self.hs.bot.download_media(content.url)
-        reply = Invocation(event, session, "", "", "appeal")
+        reply = Invocation(event, session, "", "", ROOM_KIND)
         if len(data) > self.max_bytes:
             await reply.reply("Файл завеликий / The file is too large")
             return
+        # The citizen downloads it: its type is judged by content, as for what citizens send,
+        # and its name follows the one safe-name policy (never the client's say-so).
+        try:
+            kind = await asyncio.to_thread(kinds.sniff, data, kinds.ATTACHMENTS)
+        except kinds.UnsupportedFile:
+            await reply.reply(UNSUPPORTED_ANSWER_FILE)
+            return
         sha = self.blobs.put(data)
-        name = (content.body or "file")[:255]
+        name = kinds.safe_filename(content.body, kind)
         added = await appeals.add_answer_file(
-            session, appeal, appeals.StoredFile(sha, name, mimetype, len(data)), event.event_id)
+            session, appeal, appeals.StoredFile(sha, name, kind.mimetype, len(data)), event.event_id)
         if added:
             await reply.reply(f"Файл «{name}» додано до відповіді на {appeal.number} (сторінка "
                               f"статусу) / The file was added to the answer (status page)")

@@ -19,25 +19,34 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Any
 
 from mautrix.api import Method, Path
 from mautrix.errors import MatrixRequestError, MNotFound
-from mautrix.types import RoomCreatePreset, RoomID, UserID
 from sqlalchemy import select, update
 
 from appservice.homeserver import Homeserver
-from appservice.roster.desired import ROOM_STATE, SPACE_CHILD, RoomSpec
-from appservice.roster.reconcile import FIXED_STATE
+from appservice.rooms import (
+    RoomSpec,
+    ensure_room,
+    link_into_space,
+    parent_state,
+    reconcile_members,
+    unlink_from_space,
+)
 from council import appeals
+from council import rooms as registry
 from council.appeals import Appeal, texts
-from council.models import ManagedRoom
 from council.names import citizen_display_name
 from council.roster import Roster
 from council.store import Store
 from council.worker import Worker
 
 log = logging.getLogger(__name__)
+
+KIND = "appeal"  # the `ua.kabinet.room` kind of appeal rooms
+HANDED_OVER = "Звернення передано / The appeal was handed over"
 
 
 class AppealRooms(Worker):
@@ -62,14 +71,14 @@ class AppealRooms(Worker):
             moved = list(await s.scalars(select(Appeal.id).where(
                 Appeal.room_ready.is_(True), Appeal.members_version != Appeal.members_done)
                 .limit(self.hs.concurrency * 4)))
-        results = await self.hs.gather([lambda i=i: self._guard(self.create, i) for i in new] +
-                                       [lambda i=i: self._guard(self.members, i) for i in moved])
+        results = await self.hs.gather([partial(self._guard, self.create, i) for i in new] +
+                                       [partial(self._guard, self.members, i) for i in moved])
         return any(results)
 
     async def _guard(self, job: Callable[[int], Any], appeal_id: int) -> bool:
+        """Run one job; False (retry next round) if it did not finish."""
         try:
-            await job(appeal_id)
-            return True
+            return await job(appeal_id) is not False
         except (MatrixRequestError, OSError, TimeoutError) as exc:
             log.warning("appeal %s: homeserver not reachable or refused (%s); will retry",
                         appeal_id, type(exc).__name__)
@@ -82,16 +91,16 @@ class AppealRooms(Worker):
         by_id = {d.id: d.mxid(server) for d in self.roster().deputies}
         return [by_id[i] for i in ids if i in by_id]
 
-    def _staff(self) -> list[str]:
-        return [p.mxid(self.hs.server_name) for p in self.roster().secretariat]
-
     async def _spaces(self, deputies: list[str]) -> dict[str, str]:
         """deputy id -> room id of their cabinet Space (those the reconciler has made)."""
-        keys = [f"cabinet_space:{d}" for d in deputies]
-        async with self.store.session() as s:
-            rows = await s.execute(select(ManagedRoom.key, ManagedRoom.room_id)
-                                   .where(ManagedRoom.key.in_(keys)))
-            return {k.removeprefix("cabinet_space:"): rid for k, rid in rows.all()}
+        keys = {registry.cabinet_space(d): d for d in deputies}
+        return {keys[k]: rid for k, rid in (await registry.room_ids(self.store, keys)).items()}
+
+    def _spec(self, appeal_id: int, number: str, topic: str, invitees: list[str]) -> RoomSpec:
+        staff = self.roster().secretariat_mxids(self.hs.server_name)
+        return RoomSpec(key=registry.appeal(appeal_id), kind=KIND, ref=str(appeal_id),
+                        name=texts.room_name(number), topic=topic,
+                        members=frozenset(invitees) | staff, staff=staff)
 
     # -- creating ------------------------------------------------------------------------------
 
@@ -106,13 +115,12 @@ class AppealRooms(Worker):
         ghost = self.hs.ghost(ghost_id)
         await ghost.ensure_registered()
         spaces = await self._spaces(deputies)
-        key = appeals.room_key(appeal_id)
-        alias_local = self.alias_prefix + key.replace(":", "_")
-        room_id = await self.hs.resolve_alias(f"#{alias_local}:{self.hs.server_name}")
-        if room_id is None:
-            room_id = await self._create_room(alias_local, appeal_id, number, topic,
-                                              [*self._deputy_mxids(deputies), ghost_id],
-                                              list(spaces.values()))
+        spec = self._spec(appeal_id, number, topic, [*self._deputy_mxids(deputies), ghost_id])
+        got = await ensure_room(self.hs, spec, alias_prefix=self.alias_prefix,
+                                room_version=self.room_version,
+                                extra_state=[parent_state(sid, self.hs.server_name)
+                                             for sid in spaces.values()])
+        room_id = got.room_id
         # Joining with the member event's content sets the citizen's name in this room only.
         # The homeserver's auto_accept_invites module joins the invited ghost too, in the
         # background and with the profile's name: let it go first, so ours is the last word.
@@ -121,9 +129,9 @@ class AppealRooms(Worker):
                                  {"membership": "join", "displayname": citizen_display_name(name)},
                                  ghost_id, as_user=ghost_id)
         for space_id in spaces.values():
-            await self.hs.send_state(space_id, SPACE_CHILD, {"via": [self.hs.server_name]}, room_id)
+            await link_into_space(self.hs, space_id, room_id)
         async with self.store.session() as s:
-            await s.merge(ManagedRoom(key=key, kind="appeal", ref=str(appeal_id), room_id=room_id))
+            await registry.remember_room(s, spec.key, spec.kind, spec.ref, room_id)
             await s.execute(update(Appeal).where(Appeal.id == appeal_id).values(
                 room_ready=True, parents=sorted(spaces), members_done=version))
             await appeals.release_room_messages(s, appeal_id)
@@ -144,66 +152,37 @@ class AppealRooms(Worker):
                 return
             await asyncio.sleep(0.05)
 
-    async def _create_room(self, alias_local: str, appeal_id: int, number: str, topic: str,
-                           invitees: list[str], spaces: list[str]) -> str:
-        staff = self._staff()
-        spec = RoomSpec(key=appeals.room_key(appeal_id), kind="appeal", ref=str(appeal_id),
-                        name=texts.room_name(number), topic=topic,
-                        members=frozenset(invitees) | frozenset(staff), staff=frozenset(staff))
-        initial = [{"type": ROOM_STATE, "state_key": "", "content": spec.room_state_content()}]
-        initial += [{"type": t, "state_key": "", "content": c} for t, c in FIXED_STATE.items()]
-        initial += [{"type": "m.space.parent", "state_key": sid,
-                     "content": {"via": [self.hs.server_name], "canonical": True}}
-                    for sid in spaces]
-        try:
-            return str(await self.hs.bot.create_room(
-                alias_localpart=alias_local, preset=RoomCreatePreset.PRIVATE, name=spec.name,
-                topic=spec.topic, invitees=[UserID(u) for u in sorted(spec.members)],
-                initial_state=initial, room_version=self.room_version,
-                power_level_override=spec.power_levels(self.hs.bot_mxid, self.room_version)))
-        except MatrixRequestError as exc:
-            if exc.errcode != "M_ROOM_IN_USE":  # made by an earlier attempt that crashed
-                raise
-            found = await self.hs.resolve_alias(f"#{alias_local}:{self.hs.server_name}")
-            if found is None:
-                raise
-            return found
-
     # -- transfer / take ---------------------------------------------------------------------
 
-    async def members(self, appeal_id: int) -> None:
-        """Bring the room's deputies and its Space links in line with the appeal."""
+    async def members(self, appeal_id: int) -> bool:
+        """Bring the room's deputies and its Space links in line with the appeal; False if an
+        invite was refused (the next round tries again)."""
         async with self.store.session() as s:
             appeal = await appeals.by_id(s, appeal_id)
-            room_id = await s.scalar(select(ManagedRoom.room_id).where(
-                ManagedRoom.key == appeals.room_key(appeal_id)))
-            if appeal is None or room_id is None:
-                return
+            if appeal is None:
+                return True
             version, wanted, old_parents = appeal.members_version, appeal.members(), appeal.parents
-        state = await self.hs.room_state(room_id)
-        current = {e["state_key"]: e["content"].get("membership") for e in state
-                   if e["type"] == "m.room.member"}
-        want = set(self._deputy_mxids(wanted))
-        all_deputies = set(self._deputy_mxids([d.id for d in self.roster().deputies]))
-        for user in sorted(want):
-            if current.get(user) not in ("join", "invite", "ban"):
-                await self.hs.bot.invite_user(RoomID(room_id), UserID(user), ensure_joined=False)
-        for user in sorted(all_deputies - want):
-            if current.get(user) in ("join", "invite"):
-                await self.hs.bot.kick_user(RoomID(room_id), UserID(user),
-                                            reason="Звернення передано / The appeal was handed over")
+        room_id = await registry.room_id(self.store, registry.appeal(appeal_id))
+        if room_id is None:
+            return True
+        all_deputies = frozenset(self._deputy_mxids([d.id for d in self.roster().deputies]))
+        changes = await reconcile_members(self.hs, room_id, frozenset(self._deputy_mxids(wanted)),
+                                          all_deputies, reason=HANDED_OVER)
+        if changes.problems:
+            log.warning("appeal %s: %d invite(s) refused; will retry", appeal_id, len(changes.problems))
+            return False
         spaces = await self._spaces(sorted(set(wanted) | set(old_parents)))
         for deputy in set(old_parents) - set(wanted):
             if deputy in spaces:
-                await self.hs.send_state(spaces[deputy], SPACE_CHILD, {}, room_id)
+                await unlink_from_space(self.hs, spaces[deputy], room_id)
         for deputy in set(wanted) - set(old_parents):
             if deputy in spaces:
-                await self.hs.send_state(spaces[deputy], SPACE_CHILD,
-                                         {"via": [self.hs.server_name]}, room_id)
+                await link_into_space(self.hs, spaces[deputy], room_id)
         async with self.store.session() as s:
             await s.execute(update(Appeal).where(Appeal.id == appeal_id).values(
                 members_done=version, parents=sorted(set(wanted) & set(spaces))))
         log.info("appeal %s: members brought in line (version %s)", appeal_id, version)
+        return True
 
 
 async def reminders(store: Store, interval: float, on_queued: Callable[[], None],

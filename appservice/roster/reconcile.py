@@ -9,32 +9,31 @@ again, so a room is never created twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from mautrix.errors import MatrixRequestError
-from mautrix.types import RoomCreatePreset, RoomID, UserID
-
 from appservice.homeserver import Homeserver
-from appservice.roster.desired import ROOM_STATE, SPACE_CHILD, RoomSpec, desired_rooms
+from appservice.rooms import (
+    FIXED_STATE,
+    ROOM_STATE,
+    SPACE_CHILD,
+    MemberChanges,
+    RoomSpec,
+    child_content,
+    child_state,
+    ensure_room,
+    reconcile_members,
+    record,
+)
+from appservice.roster.desired import desired_rooms
 from council import rooms as registry
 from council.models import CouncilAccount
 from council.roster import Person, Roster
 from council.store import Store
 
 log = logging.getLogger(__name__)
-
-# Keys (before the colon) of rooms the roster defines; other managed rooms (sittings,
-# appeals) belong to other features and are never retired or unlinked here.
-ROSTER_KEYS = frozenset({"announcements", "lounge", "commissions", "sittings", "council",
-                         "commission", "cabinet", "notes", "cabinet_space"})
-FIXED_STATE = {
-    "m.room.join_rules": {"join_rule": "invite"},
-    "m.room.history_visibility": {"history_visibility": "shared"},
-    "m.room.guest_access": {"guest_access": "forbidden"},
-}
-ACTIVE = frozenset({"join", "invite"})
 
 # (localpart, password, displayname) -> True if created, False if it existed.
 AccountCreator = Callable[[str, str, str], Awaitable[bool]]
@@ -104,7 +103,7 @@ def state_changes(
     }
     for order, child_key in enumerate(spec.children):
         if child_key in child_ids:
-            wanted[(SPACE_CHILD, child_ids[child_key])] = _child_content(order, server_name)
+            wanted[(SPACE_CHILD, child_ids[child_key])] = child_content(server_name, f"{order:04d}")
     changes = [StateChange(t, k, c) for (t, k), c in wanted.items()
                if not _contains(actual.get((t, k)), c)]
     wanted_children = {k for (t, k) in wanted if t == SPACE_CHILD}
@@ -119,61 +118,10 @@ def state_changes(
     return changes
 
 
-def membership_changes(
-    spec_members: frozenset[str], state: list[dict[str, Any]], council: set[str], bot: str,
-) -> tuple[list[str], list[str]]:
-    """(to invite, to remove). Only accounts the roster ever named are removed."""
-    current = {e["state_key"]: e["content"].get("membership") for e in state
-               if e["type"] == "m.room.member"}
-    active = {u for u, m in current.items() if m in ACTIVE}
-    invite = sorted(u for u in spec_members - active if current.get(u) != "ban")
-    remove = sorted(u for u in (active & council) - spec_members if u != bot)
-    return invite, remove
-
-
-async def apply_membership(hs: Homeserver, room_id: str, invite: list[str], remove: list[str]
-                           ) -> tuple[list[str], list[str], list[str]]:
-    """Invite and remove as computed by membership_changes: (invited, removed, problems).
-    An invite the homeserver refuses is a problem to report, not a reason to stop."""
-    invited, problems = [], []
-    for user in invite:
-        try:
-            await hs.bot.invite_user(RoomID(room_id), UserID(user), ensure_joined=False)
-        except MatrixRequestError as exc:
-            problems.append(f"could not invite {user}: {exc.message}")
-            continue
-        invited.append(user)
-    for user in remove:
-        await hs.bot.kick_user(RoomID(room_id), UserID(user),
-                               reason="Більше не в складі (ростер ради)")
-    return invited, list(remove), problems
-
-
-async def create_room(hs: Homeserver, spec: RoomSpec, alias_prefix: str, room_version: str,
-                      extra_state: Sequence[dict[str, Any]] = ()) -> str:
-    """One createRoom for a managed room: its alias (which makes creation idempotent), the
-    invites, `ua.kabinet.room`, the fixed join/history/guest rules and the power levels."""
-    initial = [{"type": ROOM_STATE, "state_key": "", "content": spec.room_state_content()}]
-    initial += [{"type": t, "state_key": "", "content": c} for t, c in FIXED_STATE.items()]
-    room_id = await hs.bot.create_room(
-        alias_localpart=spec.alias_localpart(alias_prefix),
-        preset=RoomCreatePreset.PRIVATE, name=spec.name, topic=spec.topic,
-        invitees=[UserID(u) for u in sorted(spec.members)], initial_state=[*initial, *extra_state],
-        room_version=room_version,
-        creation_content={"type": "m.space"} if spec.space else None,
-        power_level_override=spec.power_levels(hs.bot_mxid, room_version),
-    )
-    return str(room_id)
-
-
 def _contains(actual: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
     """Does the actual content hold what we want? Extra keys the homeserver adds (such as the
     `m.topic` block of a topic set at creation) are not a difference."""
     return actual is not None and all(actual.get(k) == v for k, v in desired.items())
-
-
-def _child_content(order: int, server_name: str) -> dict[str, Any]:
-    return {"via": [server_name], "order": f"{order:04d}"}
 
 
 class Reconciler:
@@ -201,12 +149,11 @@ class Reconciler:
                 raise RuntimeError("space hierarchy has a cycle or a missing child")
             done = {s.key for s in ready}
             pending = [s for s in pending if s.key not in done]
-            await self.hs.gather(
-                lambda s=s: self._room(s, room_ids, removable, council, report) for s in ready)
+            await self.hs.gather(partial(self._room, s, room_ids, removable, council, report)
+                                 for s in ready)
         desired_keys = {s.key for s in specs}
         orphans = [k for k in room_ids if k not in desired_keys and _roster_key(k)]
-        await self.hs.gather(
-            lambda k=k: self._retire(k, room_ids[k], council, report) for k in orphans)
+        await self.hs.gather(partial(self._retire, k, room_ids[k], council, report) for k in orphans)
         report.writes = self.hs.writes - writes_before
         return report
 
@@ -226,7 +173,7 @@ class Reconciler:
                 report.note(f"created account {mxid} ({person.name})")
             return created
 
-        created = await self.hs.gather(lambda p=p, m=m: account(p, m) for p, _, m in missing)
+        created = await self.hs.gather(partial(account, p, m) for p, _, m in missing)
         new = [CouncilAccount(mxid=mxid, roster_id=p.id, role=role, created_by_us=made)
                for (p, role, mxid), made in zip(missing, created, strict=True)]
         if new:
@@ -236,55 +183,50 @@ class Reconciler:
 
     async def _room(self, spec: RoomSpec, room_ids: dict[str, str], removable: set[str],
                     council: set[str], report: Report) -> None:
-        room_id = room_ids.get(spec.key)
-        if room_id is None:
-            alias = f"#{spec.alias_localpart(self.alias_prefix)}:{self.hs.server_name}"
-            room_id = await self.hs.resolve_alias(alias)
-            if room_id is None:
-                room_id = await self._create(spec, room_ids, report)
-                room_ids[spec.key] = room_id
-                await registry.save_room(self.store, spec.key, spec.kind, spec.ref, room_id)
-                return
-            report.note(f"found {spec.key} again by its alias {alias}")
-            room_ids[spec.key] = room_id
-            await registry.save_room(self.store, spec.key, spec.kind, spec.ref, room_id)
+        children = [child_state(room_ids[c], self.hs.server_name, f"{i:04d}")
+                    for i, c in enumerate(spec.children)]
+        got = await ensure_room(self.hs, spec, alias_prefix=self.alias_prefix,
+                                room_version=self.room_version, extra_state=children,
+                                known=room_ids.get(spec.key))
+        room_id = room_ids[spec.key] = got.room_id
+        if got.created:
+            self._created(spec, report)
+            await record(self.store, spec, room_id)
+            return  # made as the spec says: nothing to bring in line
+        if got.found:
+            report.note(f"found {spec.key} again by its alias "
+                        f"#{spec.alias_localpart(self.alias_prefix)}:{self.hs.server_name}")
+            await record(self.store, spec, room_id)
         state = await self.hs.room_state(room_id)
         bot = self.hs.bot_mxid
         for change in state_changes(spec, state, room_ids, removable, bot, self.hs.server_name):
             await self.hs.send_state(room_id, change.event_type, change.content, change.state_key)
             report.state_events += 1
             report.note(f"{spec.key}: set {change.event_type} {change.state_key}".rstrip())
-        invite, remove = membership_changes(spec.members, state, council, bot)
-        await self._members(spec.key, room_id, invite, remove, report)
+        changes = await reconcile_members(self.hs, room_id, spec.members, council, state=state)
+        self._members(spec.key, changes, report)
 
-    async def _members(self, key: str, room_id: str, invite: list[str], remove: list[str],
-                       report: Report) -> None:
-        invited, removed, problems = await apply_membership(self.hs, room_id, invite, remove)
-        report.problems += [f"{key}: {p}" for p in problems]
-        report.invites += len(invited)
-        report.removals += len(removed)
-        for user in invited:
+    @staticmethod
+    def _members(key: str, changes: MemberChanges, report: Report) -> None:
+        report.problems += [f"{key}: {p}" for p in changes.problems]
+        report.invites += len(changes.invited)
+        report.removals += len(changes.removed)
+        for user in changes.invited:
             report.note(f"{key}: invited {user}")
-        for user in removed:
+        for user in changes.removed:
             report.note(f"{key}: removed {user}")
 
-    async def _create(self, spec: RoomSpec, room_ids: dict[str, str], report: Report) -> str:
-        children = [{"type": SPACE_CHILD, "state_key": room_ids[c],
-                     "content": _child_content(i, self.hs.server_name)}
-                    for i, c in enumerate(spec.children)]
-        room_id = await create_room(self.hs, spec, self.alias_prefix, self.room_version, children)
+    @staticmethod
+    def _created(spec: RoomSpec, report: Report) -> None:
         report.rooms_created += 1
         report.invites += len(spec.members)
         report.note(f"created {'space' if spec.space else 'room'} {spec.key} «{spec.name}» "
                     f"with {len(spec.members)} members")
-        return room_id
 
     async def _retire(self, key: str, room_id: str, council: set[str], report: Report) -> None:
         """A roster room that is no longer wanted: council members leave, history stays."""
-        state = await self.hs.room_state(room_id)
-        _, remove = membership_changes(frozenset(), state, council, self.hs.bot_mxid)
-        await self._members(key, room_id, [], remove, report)
+        self._members(key, await reconcile_members(self.hs, room_id, frozenset(), council), report)
 
 
 def _roster_key(key: str) -> bool:
-    return key.split(":")[0] in ROSTER_KEYS
+    return registry.family(key) in registry.ROSTER_FAMILIES

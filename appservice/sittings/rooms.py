@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,8 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from appservice.homeserver import Homeserver
-from appservice.roster.desired import SPACE_CHILD, RoomSpec, sitting_power_overrides
-from appservice.roster.reconcile import apply_membership, create_room, membership_changes
+from appservice.rooms import RoomSpec, ensure_room, link_into_space, parent_state, reconcile_members, record
 from council import outbox
 from council import rooms as registry
 from council import sittings as domain
@@ -45,15 +45,21 @@ log = logging.getLogger(__name__)
 
 KIND = "sitting"
 SHORT = {"plenary": "Сесія", "commission": "Комісія", "executive": "Виконком"}
+POLL_START = "org.matrix.msc3381.poll.start"
+POLL_END = "org.matrix.msc3381.poll.end"
 
 
-def room_key(sitting_id: int) -> str:
-    return f"sitting:{sitting_id}"
+def sitting_power_overrides() -> dict[str, Any]:
+    """Sitting rooms: only the bot starts or ends polls and nobody else redacts (votes stay)."""
+    return {
+        "extra_events": {POLL_START: 100, POLL_END: 100, "m.room.redaction": 100},
+        "redact": 100,
+    }
 
 
 def sitting_spec(sitting: domain.Sitting, roster: Roster, server_name: str, tz: ZoneInfo) -> RoomSpec:
     people = {p.id: p.mxid(server_name) for p in (*roster.deputies, *roster.secretariat)}
-    staff = frozenset(s.mxid(server_name) for s in roster.secretariat)
+    staff = roster.secretariat_mxids(server_name)
     members = frozenset(people[i] for i in domain.member_ids(roster, sitting.kind, sitting.body)
                         if i in people)
     starts = agenda.when(sitting.starts_at, tz)
@@ -62,7 +68,7 @@ def sitting_spec(sitting: domain.Sitting, roster: Roster, server_name: str, tz: 
     topic = (f"{agenda.sitting_heading(sitting.kind, sitting.title, sitting.number)} — {starts}, "
              f"{sitting.place}. Порядок денний закріплено; проєкти рішень — файлами. Кімната не "
              f"шифрується: бот читає файли й голоси / Not encrypted: the bot reads files and votes.")
-    return RoomSpec(key=room_key(sitting.id), kind=KIND, ref=str(sitting.id), name=name,
+    return RoomSpec(key=registry.sitting(sitting.id), kind=KIND, ref=str(sitting.id), name=name,
                     topic=topic, members=members, staff=staff & members, **sitting_power_overrides())
 
 
@@ -111,29 +117,25 @@ class SittingRooms(Worker):
         if not sittings:
             return 0
         rooms = await registry.room_map(self.store)
-        if "sittings" not in rooms:
+        space_id = rooms.get(registry.sittings_space())
+        if space_id is None:
             return 0  # the roster has not been applied yet
         ctx = self.context()
         specs = [sitting_spec(x, ctx.roster, self.hs.server_name, ctx.tz) for x in sittings]
-        await self.hs.gather(lambda spec=spec: self._ensure(spec, rooms["sittings"]) for spec in specs)
+        await self.hs.gather(partial(self._ensure, spec, space_id) for spec in specs)
         return len(specs)
 
     async def _ensure(self, spec: RoomSpec, space_id: str) -> None:
-        alias = f"#{spec.alias_localpart(self.alias_prefix)}:{self.hs.server_name}"
-        room_id = await self.hs.resolve_alias(alias)
-        if room_id is None:
-            parent = {"type": "m.space.parent", "state_key": space_id,
-                      "content": {"via": [self.hs.server_name], "canonical": True}}
-            room_id = await create_room(self.hs, spec, self.alias_prefix, self.room_version,
-                                        [parent])
+        got = await ensure_room(self.hs, spec, alias_prefix=self.alias_prefix,
+                                room_version=self.room_version,
+                                extra_state=[parent_state(space_id, self.hs.server_name)])
+        if got.created:
             self.rooms_created += 1
-            log.info("created sitting room %s (%s) with %d members", spec.key, room_id,
+            log.info("created sitting room %s (%s) with %d members", spec.key, got.room_id,
                      len(spec.members))
         # Linked before it is recorded: a crash in between re-links (idempotent PUT) next time.
-        await self.hs.send_state(space_id, SPACE_CHILD,
-                                 {"via": [self.hs.server_name], "order": f"s{int(spec.ref):08d}"},
-                                 state_key=room_id)
-        await registry.save_room(self.store, spec.key, spec.kind, spec.ref, room_id)
+        await link_into_space(self.hs, space_id, got.room_id, order=f"s{int(spec.ref):08d}")
+        await record(self.store, spec, got.room_id)
 
     async def resync_members(self) -> None:
         """Upcoming sittings' rooms follow the roster: new members invited, leavers removed."""
@@ -146,13 +148,11 @@ class SittingRooms(Worker):
         council = set(await registry.known_accounts(self.store))
         jobs = [(sitting_spec(x, ctx.roster, self.hs.server_name, ctx.tz), rooms[str(x.id)])
                 for x in upcoming if str(x.id) in rooms]
-        await self.hs.gather(lambda j=j: self._resync(*j, council) for j in jobs)
+        await self.hs.gather(partial(self._resync, spec, room_id, council) for spec, room_id in jobs)
 
     async def _resync(self, spec: RoomSpec, room_id: str, council: set[str]) -> None:
-        state = await self.hs.room_state(room_id)
-        invite, remove = membership_changes(spec.members, state, council, self.hs.bot_mxid)
-        _, _, problems = await apply_membership(self.hs, room_id, invite, remove)
-        for problem in problems:
+        changes = await reconcile_members(self.hs, room_id, spec.members, council)
+        for problem in changes.problems:
             log.warning("%s: %s", spec.key, problem)
 
     # -- media ahead of delivery -------------------------------------------------------------
@@ -186,12 +186,12 @@ class SittingRooms(Worker):
                 filename=row.media_name or "file", size=len(data)))
 
         try:
-            await self.hs.gather(lambda r=r: upload(r) for r in first.values())
+            await self.hs.gather(partial(upload, r) for r in first.values())
         except (MatrixRequestError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("pre-upload failed (delivery will upload): %s", exc)
         for row in rows:
             if row.media_sha256 in known:
-                await outbox.save_media_mxc(self.store, row.id, known[row.media_sha256])
+                await outbox.save_media_mxc(self.store, row.id, str(known[row.media_sha256]))
         if rows:
             self.on_change()
         return len(rows)
@@ -204,15 +204,14 @@ class SittingRooms(Worker):
         content = event.content
         if getattr(content, "msgtype", None) != MessageType.FILE:
             return
-        if event.sender == self.hs.bot_mxid or agenda.DRAFT_KEY in (content.serialize() or {}):
+        if self.hs.is_ours(event.sender) or agenda.DRAFT_KEY in (content.serialize() or {}):
             return
         ref = await session.scalar(select(ManagedRoom.ref).where(ManagedRoom.room_id == event.room_id,
                                                                  ManagedRoom.kind == KIND))
         if ref is None:
             return
         ctx = self.context()
-        staff = {s.mxid(self.hs.server_name) for s in ctx.roster.secretariat}
-        if event.sender not in staff:
+        if event.sender not in ctx.roster.secretariat_mxids(self.hs.server_name):
             return  # deputies share files too; only the secretariat publishes drafts
         await self._register(event, session, ctx, int(ref))
 

@@ -48,7 +48,6 @@ from council.appeals.values import (
     StoredFile,
     format_number,
     hash_token,
-    room_key,
     room_ref,
 )
 
@@ -58,6 +57,6 @@ __all__ = [
     "IntakeKey", "KeyReused", "NewAppeal", "StoredFile", "add_answer_file", "answer", "attachments",
     "by_id", "by_key", "by_token", "deadlines_window", "extend", "follow_up", "format_number",
     "hash_token", "history", "listing", "messages", "next_number", "overdue", "prune_keys",
-    "register", "release_room_messages", "remember_key", "remind", "room_key", "room_ref",
+    "register", "release_room_messages", "remember_key", "remind", "room_ref",
     "set_status", "take", "texts", "transfer",
 ]

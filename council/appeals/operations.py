@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import mailqueue, outbox
+from council import outbox, rooms
 from council.appeals import texts
 from council.appeals.tables import (
     Appeal,
@@ -36,6 +36,7 @@ from council.appeals.values import (
 )
 from council.law import deadlines
 from council.models import OutboxMessage, utcnow
+from council.outbox import mail as mailqueue
 from council.store import dialect
 
 
@@ -258,7 +259,7 @@ async def remind(session: AsyncSession, today: date) -> int:
         if appeal.responsible:
             await outbox.enqueue(
                 session, f"appeal:{appeal.id}:remind-cabinet:{due.kind}:{stamp}",
-                f"{outbox.ROOM_REF}cabinet:{appeal.responsible}", "m.room.message",
+                rooms.placeholder(rooms.cabinet(appeal.responsible)), "m.room.message",
                 texts.notice(body))
         sent += int(added)
     return sent

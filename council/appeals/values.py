@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any
 
-from council import outbox
+from council import rooms
 from council.law import deadlines
 
 STATUSES = ("registered", "in_progress", "answered", "closed")
@@ -79,12 +79,9 @@ class Context:
         return f"{self.base_url}/appeals/{token}"
 
 
-def room_key(appeal_id: int) -> str:
-    return f"appeal:{appeal_id}"
-
-
 def room_ref(appeal_id: int) -> str:
-    return outbox.ROOM_REF + room_key(appeal_id)
+    """The outbox's address of the appeal's room."""
+    return rooms.placeholder(rooms.appeal(appeal_id))
 
 
 def hash_token(token: str) -> str:

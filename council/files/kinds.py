@@ -1,7 +1,9 @@
-"""What a file is, judged by its content (never by its name): PDF, DOCX or ODT, or refused.
+"""What a file is, judged by its content (never by its name), and the name it is kept under:
+the one sniffer and the one safe-name policy, for sittings' drafts and appeals' attachments.
 
-A draft decision is published as the council drafted it; other formats (scans as images,
-spreadsheets, executables renamed to .pdf) are refused with a clear reason.
+A draft decision is published as the council drafted it (PDF, DOCX or ODT: `DOCUMENTS`); an
+appeal may attach scans too (PDF, JPEG, PNG or DOCX: `ATTACHMENTS`). Anything else (spreadsheets,
+executables renamed to .pdf) is refused with a clear reason.
 
 DOCX and ODT are ZIP archives, so a hostile one can be a "zip bomb": a megabyte that inflates
 to gigabytes, or a hundred thousand tiny entries whose directory alone takes seconds to read.
@@ -19,9 +21,13 @@ callers run them in a worker thread with a time cap (`council.sittings.prepare_f
 from __future__ import annotations
 
 import io
+import os
+import re
 import struct
+import unicodedata
 import zipfile
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 PDF_MAGIC = b"%PDF-"
@@ -73,7 +79,12 @@ class FileType:
 PDF = FileType("pdf", "application/pdf", ".pdf")
 DOCX = FileType("docx", DOCX_MIME, ".docx")
 ODT = FileType("odt", ODT_MIME, ".odt")
-SUPPORTED = (PDF, DOCX, ODT)
+JPEG = FileType("jpeg", "image/jpeg", ".jpg")
+PNG = FileType("png", "image/png", ".png")
+DOCUMENTS = (PDF, DOCX, ODT)  # draft decisions
+SUPPORTED = DOCUMENTS
+ATTACHMENTS = (PDF, JPEG, PNG, DOCX)  # what a citizen may attach to an appeal
+_IMAGES = ((b"\xff\xd8\xff", JPEG), (b"\x89PNG\r\n\x1a\n", PNG))
 
 
 def _too_many(entries: int) -> UnusualArchive:
@@ -159,10 +170,12 @@ def peek(archive: zipfile.ZipFile, name: str, limit: int = PEEK_BYTES) -> bytes:
     return content
 
 
-def sniff(data: bytes) -> FileType:
-    """The document type by content; UnsupportedFile for anything else."""
+def _kind(data: bytes) -> FileType:
     if data.startswith(PDF_MAGIC):
         return PDF
+    for magic, image in _IMAGES:
+        if data.startswith(magic):
+            return image
     if data.startswith(ZIP_MAGIC):
         with open_archive(data) as archive:
             names = set(archive.namelist())
@@ -171,5 +184,36 @@ def sniff(data: bytes) -> FileType:
                 return ODT
             if "[Content_Types].xml" in names and DOCX_MAIN in peek(archive, "[Content_Types].xml"):
                 return DOCX
+            if "word/document.xml" in names:  # what the appeals form always took for a DOCX
+                return DOCX
         raise UnsupportedFile("a ZIP archive that is neither a DOCX nor an ODT document")
     raise UnsupportedFile("not a PDF, DOCX or ODT document (judged by its content)")
+
+
+def sniff(data: bytes, accept: Collection[FileType] = DOCUMENTS) -> FileType:
+    """The file's type by content, if it is one of `accept`; UnsupportedFile (UnusualArchive
+    for a hostile archive) otherwise."""
+    kind = _kind(data)
+    if kind not in accept:
+        raise UnsupportedFile(f"a {kind.kind.upper()} file is not accepted here")
+    return kind
+
+
+NAME_MAX = 120  # characters of a kept file name, its extension included
+_UNSAFE = re.compile(r'[\\/:*?"<>|]+')  # what a file system or a header would misread
+
+
+def safe_filename(name: str | None, filetype: FileType, default: str = "file") -> str:
+    """The one safe-name policy: the last path segment, without control or invisible
+    characters (bidi overrides could fake the extension), none of `\\/:*?"<>|`, at most
+    NAME_MAX characters, ending in the extension of the type found by content."""
+    base = os.path.basename((name or "").replace("\\", "/"))
+    base = "".join(" " if ch.isspace() else ch for ch in unicodedata.normalize("NFC", base)
+                   if ch.isspace() or not unicodedata.category(ch).startswith("C"))
+    base = re.sub(r" +", " ", _UNSAFE.sub("_", base)).strip(" .")
+    ext = filetype.extension
+    if base.lower().endswith(ext):  # its own spelling of the right extension is kept
+        stem, ext = base[:-len(ext)], base[-len(ext):]
+    else:
+        stem = re.sub(r"\.[A-Za-z0-9]{1,5}$", "", base)
+    return (stem[:NAME_MAX - len(ext)].rstrip(" .") or default) + ext

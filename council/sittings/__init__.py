@@ -57,4 +57,4 @@ async def prepare_file_off_loop(ctx: Context, data: bytes, filename: str,
         return await asyncio.wait_for(asyncio.to_thread(prepare_file, ctx, data, filename), timeout)
     except TimeoutError:  # the thread finishes on its own; the caps in filetypes bound it
         raise SittingError("KB_FILE_TOO_COMPLEX", "файл надто складний: його перевірка триває задовго",
-                           "the file is too complex: inspecting it takes too long", "file", 422) from None
+                           "the file is too complex: inspecting it takes too long", "file") from None

@@ -16,11 +16,11 @@ from council.roster import Roster
 SittingKind = Literal["plenary", "commission", "executive"]
 
 class SittingError(ValueError):
-    """Bad input: a stable code, a bilingual message, the field at fault."""
+    """Bad input: a stable code, a bilingual message, the field at fault. No HTTP status: the
+    web maps codes to answers in one table (web.errors)."""
 
-    def __init__(self, code: str, uk: str, en: str, field_name: str | None = None,
-                 status: int = 400) -> None:
-        self.code, self.uk, self.en, self.field, self.status = code, uk, en, field_name, status
+    def __init__(self, code: str, uk: str, en: str, field_name: str | None = None) -> None:
+        self.code, self.uk, self.en, self.field = code, uk, en, field_name
         super().__init__(f"{uk} / {en}")
 
 

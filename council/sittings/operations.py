@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import outbox
+from council import outbox, rooms
 from council.models import utcnow
 from council.roster import Roster
 from council.sittings import agenda
@@ -32,7 +32,7 @@ def _default_body(roster: Roster, kind: str, body: str | None) -> str:
     if kind == "commission":
         if not body or body not in {c.id for c in roster.commissions}:
             raise SittingError("KB_UNKNOWN_COMMISSION", f"невідома комісія «{body or ''}»",
-                               f"unknown commission {body or ''!r}", "body", 404)
+                               f"unknown commission {body or ''!r}", "body")
         return body
     wanted = "council" if kind == "plenary" else "executive_committee"
     bodies = [b.id for b in roster.bodies if b.kind == wanted]
@@ -44,7 +44,7 @@ def _default_body(roster: Roster, kind: str, body: str | None) -> str:
     elif body in bodies or (kind == "plenary" and body == "council" and not bodies):
         return body
     raise SittingError("KB_UNKNOWN_BODY", f"невідомий орган «{body or ''}»",
-                       f"unknown body {body or ''!r}", "body", 404)
+                       f"unknown body {body or ''!r}", "body")
 
 
 async def _lock(session: AsyncSession, sitting_id: int) -> Sitting:
@@ -78,7 +78,7 @@ async def create_sitting(session: AsyncSession, ctx: Context, spec: NewSitting,
     text = (f"📅 {heading}\n🕙 {starts}, {sitting.place}\nПорядок денний і проєкти рішень — у "
             f"кімнаті засідання (простір «Засідання») / Agenda and drafts in the sitting room.")
     text += "".join(f"\n{w.text}" for w in warnings)
-    await outbox.enqueue(session, f"sitting:{sitting.id}:announce", f"{outbox.ROOM_REF}announcements",
+    await outbox.enqueue(session, f"sitting:{sitting.id}:announce", rooms.placeholder(rooms.announcements()),
                          "m.room.message", {"msgtype": "m.notice", "body": text})
     key = _agenda_key(sitting.id)
     await outbox.enqueue(session, key, room(sitting.id), "m.room.message",
@@ -109,13 +109,13 @@ async def add_draft(session: AsyncSession, ctx: Context, sitting_id: int, spec: 
     sitting = await _lock(session, sitting_id)
     if spec.commission and spec.commission not in {c.id for c in ctx.roster.commissions}:
         raise SittingError("KB_UNKNOWN_COMMISSION", f"невідома комісія «{spec.commission}»",
-                           f"unknown commission {spec.commission!r}", "commission", 404)
+                           f"unknown commission {spec.commission!r}", "commission")
     if await session.scalar(select(AgendaItem.id).where(AgendaItem.sitting_id == sitting_id,
                                                         AgendaItem.number == spec.number)):
         raise SittingError("KB_DUPLICATE_NUMBER",
                            f"проєкт № {spec.number} уже є в порядку денному цього засідання",
                            f"draft No. {spec.number} is already on this sitting's agenda",
-                           "number", 409)
+                           "number")
     position = await session.scalar(select(func.coalesce(func.max(AgendaItem.position), 0))
                                     .where(AgendaItem.sitting_id == sitting_id))
     item = AgendaItem(sitting_id=sitting_id, position=(position or 0) + 1, number=spec.number,
@@ -145,7 +145,7 @@ async def _item(session: AsyncSession, sitting_id: int, number: str) -> AgendaIt
                                                          AgendaItem.number == number))
     if item is None:
         raise SittingError("KB_UNKNOWN_ITEM", f"проєкту № {number} немає в цьому засіданні",
-                           f"no draft No. {number} in this sitting", "number", 404)
+                           f"no draft No. {number} in this sitting", "number")
     return item
 
 
@@ -156,7 +156,7 @@ async def revise_draft(session: AsyncSession, ctx: Context, sitting_id: int, num
     item = await _item(session, sitting_id, number)
     if item.status == "withdrawn":
         raise SittingError("KB_WITHDRAWN", f"проєкт № {number} знято з розгляду",
-                           f"draft No. {number} was withdrawn", "number", 409)
+                           f"draft No. {number} was withdrawn", "number")
     latest = await session.scalar(select(func.max(DraftVersion.version))
                                   .where(DraftVersion.item_id == item.id))
     version = await _new_version(session, ctx, item, (latest or 0) + 1, file, source, now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import outbox
+from council import outbox, rooms
 from council.sittings import agenda
 from council.sittings.inputs import Context
 from council.sittings.queries import (
@@ -58,7 +58,7 @@ async def _publish(session: AsyncSession, ctx: Context, sitting: Sitting, item: 
     media = outbox.Media(version.sha256, version.filename, version.mimetype)
     targets = [("sitting", room(sitting.id))]
     if item.commission and not (sitting.kind == "commission" and sitting.body == item.commission):
-        targets.append(("commission", f"{outbox.ROOM_REF}commission:{item.commission}"))
+        targets.append(("commission", rooms.placeholder(rooms.commission(item.commission))))
     for where, room_id in targets:
         root = None
         if version.version > 1:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import outbox
+from council import rooms
 from council.law import rules as law
 from council.models import utcnow
 from council.roster import Roster
@@ -33,12 +33,13 @@ async def get_sitting(session: AsyncSession, sitting_id: int) -> Sitting:
     sitting = await session.get(Sitting, sitting_id)
     if sitting is None:
         raise SittingError("KB_UNKNOWN_SITTING", f"засідання {sitting_id} не знайдено",
-                           f"sitting {sitting_id} not found", "sitting", 404)
+                           f"sitting {sitting_id} not found", "sitting")
     return sitting
 
 
 def room(sitting_id: int) -> str:
-    return f"{outbox.ROOM_REF}sitting:{sitting_id}"
+    """The outbox's address of the sitting's room."""
+    return rooms.placeholder(rooms.sitting(sitting_id))
 
 
 def local_day(moment: datetime, tz: ZoneInfo) -> date:

@@ -1,29 +1,27 @@
-"""Wiring of citizens' appeals: the room worker, mail sender, reminders, housekeeping, bot
-commands, web."""
+"""Citizens' appeals: the room worker, mail sender, reminders, housekeeping, bot commands,
+answer files, the web form and API, `kabinet appeals list` and the demo appeals."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from appservice.appeals.commands import AnswerFiles, AppealCommands
-from appservice.appeals.rooms import AppealRooms, reminders
+from aiohttp import web
+
+from appservice.appeals import AnswerFiles, AppealCommands, AppealRooms, reminders
 from bridges.mail import MailSender
 from council import appeals
 from council.files.blobs import BlobStore, collect_orphans
 from council.law import deadlines
+from council.roster import Roster
 from council.store import Store
 from council.worker import Worker
+from kabinet.core import Core
+from kabinet.features import CommonOptions, Subparsers, appeals_cli
+from kabinet.installation import Installation
 from kabinet.secrets import ensure_secrets
 from web import appeals as web_appeals
-from web.appeals.input import Limits
-from web.ratelimit import TRUSTED_PROXIES, RateLimiter, TrustedProxies
-
-if TYPE_CHECKING:
-    from kabinet.wiring import Kabinet
-
+from web.security import TRUSTED_PROXIES, RateLimiter, TrustedProxies
 
 log = logging.getLogger(__name__)
 
@@ -46,71 +44,72 @@ class Housekeeping(Worker):
         return False
 
 
-@dataclass
-class AppealsParts:
+def context(core: Core) -> appeals.Context:
+    s = core.settings
+    return appeals.Context(server_name=s.homeserver.server_name,
+                           ghost_prefix=s.appservice.ghost_prefix, base_url=s.web.base_url,
+                           terms={str(k): v for k, v in s.appeals.deadline_days.items()},
+                           tz=ZoneInfo(s.sittings.timezone))
+
+
+class Appeals:
+    name = "appeals"
     rooms: AppealRooms
     mail: MailSender
     commands: AppealCommands
-    web: web_appeals.AppealsWeb | None = None
+    web: web_appeals.AppealsWeb | None = None  # once the web site is built
 
+    def install(self, kabinet: Installation) -> None:
+        s = kabinet.settings
+        ctx = context(kabinet)
 
-def context(kabinet: Kabinet) -> appeals.Context:
-    s = kabinet.settings
-    return appeals.Context(server_name=s.homeserver.server_name,
-                           ghost_prefix=s.appservice.ghost_prefix, base_url=s.web.base_url,
-                           terms=dict(s.appeals.deadline_days), tz=ZoneInfo(s.sittings.timezone))
+        def roster() -> Roster:  # the roster may be replaced by a re-apply
+            return kabinet.roster
 
+        self.rooms = rooms = AppealRooms(
+            kabinet.hs, kabinet.store, ctx, roster, alias_prefix=s.appservice.alias_prefix,
+            room_version=s.homeserver.room_version, on_ready=kabinet.delivery.poke)
+        self.mail = mail = MailSender(kabinet.store, lambda: kabinet.settings.mail)
+        self.commands = AppealCommands(ctx, roster, s.homeserver.server_name, on_change=rooms.poke)
+        self.commands.install(kabinet.commands)
+        kabinet.transactions.handlers.append(AnswerFiles(
+            kabinet.hs, kabinet.blobs, kabinet.hs.bot_mxid, s.appservice.ghost_prefix,
+            s.appeals.max_attachment_bytes))
+        kabinet.on_homeserver_back.append(rooms.poke)
 
-def install(kabinet: Kabinet) -> AppealsParts:
-    s = kabinet.settings
-    ctx = context(kabinet)
+        def poke_all() -> None:
+            rooms.poke()
+            mail.poke()
+            kabinet.delivery.poke()
 
-    def roster():  # type: ignore[no-untyped-def]  # the roster may be replaced by a re-apply
-        return kabinet.roster
+        async def remind() -> None:  # the law's days are the council's local days
+            await reminders(kabinet.store, s.appeals.reminder_interval, poke_all,
+                            today=lambda: deadlines.local_today(ctx.tz))
 
-    rooms = AppealRooms(kabinet.hs, kabinet.store, ctx, roster,
-                        alias_prefix=s.appservice.alias_prefix,
-                        room_version=s.homeserver.room_version, on_ready=kabinet.delivery.poke)
-    mail = MailSender(kabinet.store, lambda: kabinet.settings.mail)
-    commands = AppealCommands(ctx, roster, s.homeserver.server_name, on_change=rooms.poke)
-    commands.install(kabinet.commands)
-    kabinet.transactions.handlers.append(AnswerFiles(
-        kabinet.hs, kabinet.blobs, kabinet.hs.bot_mxid, s.appservice.ghost_prefix,
-        s.appeals.max_attachment_bytes))
-    parts = AppealsParts(rooms, mail, commands)
+        housekeeping = Housekeeping(kabinet.store, kabinet.blobs, s.appeals.housekeeping_interval)
+        kabinet.workers.extend([rooms.run, mail.run, remind, housekeeping.run])
 
-    def poke_all() -> None:
-        rooms.poke()
-        mail.poke()
-        kabinet.delivery.poke()
+        def web_setup(app: web.Application) -> None:
+            # Who the client is behind a reverse proxy (web.security.client_address), site-wide.
+            app[TRUSTED_PROXIES] = TrustedProxies(list(s.web.trusted_proxies))
+            secret = ensure_secrets(s.data_dir)["session_secret"]
+            self.web = web_appeals.AppealsWeb(
+                kabinet.store, kabinet.blobs, ctx, secret,
+                web_appeals.Limits(s.appeals.max_attachments, s.appeals.max_attachment_bytes,
+                       s.appeals.max_total_bytes),
+                RateLimiter(s.appeals.rate_limit_requests, s.appeals.rate_limit_seconds),
+                on_registered=poke_all)
+            web_appeals.setup(app, self.web)
 
-    async def remind() -> None:  # the law's days are the council's local days
-        await reminders(kabinet.store, s.appeals.reminder_interval, poke_all,
-                        today=lambda: deadlines.local_today(ctx.tz))
+        kabinet.web_setups.append(web_setup)
 
-    housekeeping = Housekeeping(kabinet.store, kabinet.blobs, s.appeals.housekeeping_interval)
-    kabinet.workers.extend([rooms.run, mail.run, remind, housekeeping.run])
+        async def seed() -> None:
+            from kabinet.features import appeals_demo
 
-    def web_setup(app):  # type: ignore[no-untyped-def]
-        # Who the client is behind a reverse proxy (web.ratelimit.client_address), site-wide.
-        app[TRUSTED_PROXIES] = TrustedProxies(list(s.web.trusted_proxies))
-        secret = ensure_secrets(s.data_dir)["session_secret"]
-        cfg = web_appeals.AppealsWeb(
-            kabinet.store, kabinet.blobs, ctx, secret,
-            Limits(s.appeals.max_attachments, s.appeals.max_attachment_bytes,
-                   s.appeals.max_total_bytes),
-            RateLimiter(s.appeals.rate_limit_requests, s.appeals.rate_limit_seconds),
-            on_registered=poke_all)
-        parts.web = cfg
-        web_appeals.setup(app, cfg)
+            await appeals_demo.seed(kabinet, ctx)
+            poke_all()
 
-    kabinet.web_setups.append(web_setup)
+        kabinet.demo_seeders.append(seed)
 
-    async def seed() -> None:
-        from kabinet.features import appeals_demo as demo_appeals
-
-        await demo_appeals.seed(kabinet, ctx)
-        poke_all()
-
-    kabinet.demo_seeders.append(seed)
-    return parts
+    def cli(self, sub: Subparsers, common: CommonOptions) -> None:
+        appeals_cli.add_commands(sub, common)

@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 from council import appeals
 from council.appeals.texts import STATUS_EN
 from council.law import deadlines
+from kabinet.core import Core
+from kabinet.features import CommonOptions, Subparsers
 
 
-def add_commands(sub: argparse._SubParsersAction, add_common) -> None:  # type: ignore[type-arg, no-untyped-def]
+def add_commands(sub: Subparsers, add_common: CommonOptions) -> None:
     p = sub.add_parser("appeals", help="citizens' appeals")
     asub = p.add_subparsers(dest="appeals_command", required=True)
     lst = asub.add_parser("list", help="list appeals (number, status, deadline, deputy)")
@@ -24,10 +26,10 @@ def add_commands(sub: argparse._SubParsersAction, add_common) -> None:  # type: 
     lst.set_defaults(run=run_list)
 
 
-async def run_list(kabinet, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    today = deadlines.local_today(ZoneInfo(kabinet.settings.sittings.timezone))  # the law's days
-    async with asynccontextmanager(kabinet.store_ctx)():
-        async with kabinet.store.session() as s:
+async def run_list(core: Core, args: argparse.Namespace) -> int:
+    today = deadlines.local_today(ZoneInfo(core.settings.sittings.timezone))  # the law's days
+    async with asynccontextmanager(core.store_ctx)():
+        async with core.store.session() as s:
             rows = await (appeals.overdue(s, today) if args.overdue else appeals.listing(s))
     if not rows:
         print("Прострочених звернень немає / No overdue appeals" if args.overdue

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from council import appeals
 
 if TYPE_CHECKING:
-    from kabinet.wiring import Kabinet
+    from kabinet.core import Core
 
 SAMPLES = [
     ("demo:appeal:1", dict(
@@ -33,8 +33,8 @@ ANSWER = ("Дякуємо за звернення. Заявку передано
           "господарства; ремонт майданчика включено до плану робіт на наступний місяць.")
 
 
-async def seed(kabinet: Kabinet, ctx: appeals.Context) -> None:
-    deputies = kabinet.roster.deputies
+async def seed(core: Core, ctx: appeals.Context) -> None:
+    deputies = core.roster.deputies
     if not deputies:
         return
     first, second = deputies[0], deputies[min(1, len(deputies) - 1)]
@@ -45,7 +45,7 @@ async def seed(kabinet: Kabinet, ctx: appeals.Context) -> None:
                          candidates=tuple(d.id for d in deputies if d.district == district))
         else:
             where = dict(addressee_kind="deputy", addressee_deputy=(first if n == 0 else second).id)
-        async with kabinet.store.session() as s:
+        async with core.store.session() as s:
             appeal, token = await appeals.register(
                 s, ctx, appeals.NewAppeal(**fields, **where, idem_key=key))  # type: ignore[arg-type]
             if token is not None and n == 2:

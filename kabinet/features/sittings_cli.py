@@ -1,6 +1,7 @@
 """`kabinet sitting …`, `kabinet drafts …`, `kabinet report paper`: the secretariat's commands.
 
-They write to the store (and its outbox) and exit; a running `kabinet up` creates the room and
+They work on the store only (a `kabinet.core.Core`: no homeserver, no secrets): they write
+sittings and drafts (and the outbox) and exit; a running `kabinet up` creates the room and
 delivers the messages. Bad input is refused with a message and exit code 2, changing nothing.
 """
 
@@ -9,8 +10,10 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +24,20 @@ from council import sittings as domain
 from council.models import utcnow
 from council.sittings.agenda import sitting_heading, when
 from council.sittings.paper import Paper
+from kabinet.core import Core
+from kabinet.features import CommonOptions, Subparsers
 
 MANIFESTS = ("manifest.yaml", "manifest.yml", "manifest.csv")
+
+# How a command gets the sittings domain's context (kabinet.features.sittings.context).
+Context = Callable[[Core], domain.Context]
 
 
 class CliError(Exception):
     pass
 
 
-def add_commands(sub: Any, common: Any) -> None:
+def add_commands(sub: Subparsers, common: CommonOptions, context: Context) -> None:
     sitting = sub.add_parser("sitting", help="sittings: create, list")
     ssub = sitting.add_subparsers(dest="sitting_command", required=True)
     create = ssub.add_parser("create", help="create a sitting (its room and announcement follow)")
@@ -41,10 +49,10 @@ def add_commands(sub: Any, common: Any) -> None:
     create.add_argument("--date", required=True, help="YYYY-MM-DD")
     create.add_argument("--time", default="10:00", help="HH:MM, council local time")
     create.add_argument("--place", required=True)
-    create.set_defaults(run=cmd_create)
+    create.set_defaults(run=partial(cmd_create, context))
     listing = ssub.add_parser("list", help="list sittings")
     common(listing)
-    listing.set_defaults(run=cmd_list)
+    listing.set_defaults(run=partial(cmd_list, context))
 
     drafts = sub.add_parser("drafts", help="draft decisions: add, revise, withdraw, reorder")
     dsub = drafts.add_subparsers(dest="drafts_command", required=True)
@@ -56,35 +64,35 @@ def add_commands(sub: Any, common: Any) -> None:
     add.add_argument("--title")
     add.add_argument("--initiator")
     add.add_argument("--commission", help="responsible commission id")
-    add.set_defaults(run=cmd_add)
+    add.set_defaults(run=partial(cmd_add, context))
     revise = dsub.add_parser("revise", help="publish a new version of a draft")
     common(revise)
     revise.add_argument("sitting", type=int)
     revise.add_argument("number")
     revise.add_argument("file", type=Path)
-    revise.set_defaults(run=cmd_revise)
+    revise.set_defaults(run=partial(cmd_revise, context))
     withdraw = dsub.add_parser("withdraw", help="withdraw an agenda item (kept, marked withdrawn)")
     common(withdraw)
     withdraw.add_argument("sitting", type=int)
     withdraw.add_argument("number")
-    withdraw.set_defaults(run=cmd_withdraw)
+    withdraw.set_defaults(run=partial(cmd_withdraw, context))
     order = dsub.add_parser("reorder", help="set the agenda order: every draft number once")
     common(order)
     order.add_argument("sitting", type=int)
     order.add_argument("numbers", nargs="+")
-    order.set_defaults(run=cmd_reorder)
+    order.set_defaults(run=partial(cmd_reorder, context))
 
     report = sub.add_parser("report", help="reports")
     rsub = report.add_subparsers(dest="report_command", required=True)
     paper = rsub.add_parser("paper", help="paper saved per sitting and in total")
     common(paper)
-    paper.set_defaults(run=cmd_paper)
+    paper.set_defaults(run=partial(cmd_paper, context))
 
 
-async def _guarded(kabinet: Any, body: Any) -> int:
-    async with asynccontextmanager(kabinet.store_ctx)():
+async def _guarded(core: Core, context: Context, body: Any) -> int:
+    async with asynccontextmanager(core.store_ctx)():
         try:
-            return await body(kabinet.sittings_context())
+            return await body(context(core))
         except domain.SittingError as exc:
             print(f"error: {exc.uk} / {exc.en}", file=sys.stderr)
         except ValidationError as exc:
@@ -102,7 +110,7 @@ def _read(path: Path) -> bytes:
         raise CliError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-async def cmd_create(kabinet: Any, args: argparse.Namespace) -> int:
+async def cmd_create(context: Context, core: Core, args: argparse.Namespace) -> int:
     async def body(ctx: domain.Context) -> int:
         try:
             starts = datetime.fromisoformat(f"{args.date}T{args.time}").replace(tzinfo=ctx.tz)
@@ -111,7 +119,7 @@ async def cmd_create(kabinet: Any, args: argparse.Namespace) -> int:
                 from None
         spec = domain.NewSitting(kind=args.kind, body=args.body, number=args.number,
                                  title=args.title, starts_at=starts, place=args.place)
-        async with kabinet.store.session() as s:
+        async with core.store.session() as s:
             sitting, _ = await domain.create_sitting(s, ctx, spec)
             warnings = domain.sitting_warnings(ctx, sitting)
         print(f"created sitting {sitting.id}: {sitting_heading(sitting.kind, sitting.title, sitting.number)}"
@@ -119,17 +127,17 @@ async def cmd_create(kabinet: Any, args: argparse.Namespace) -> int:
         for w in warnings:
             print(f"warning: {w.text}")
         return 0
-    return await _guarded(kabinet, body)
+    return await _guarded(core, context, body)
 
 
-async def cmd_list(kabinet: Any, args: argparse.Namespace) -> int:
+async def cmd_list(context: Context, core: Core, args: argparse.Namespace) -> int:
     async def body(ctx: domain.Context) -> int:
-        async with kabinet.store.session() as s:
+        async with core.store.session() as s:
             for x in await domain.list_sittings(s):
                 print(f"{x.id}\t{when(x.starts_at, ctx.tz)}"
                       f"\t{sitting_heading(x.kind, x.title, x.number)}")
         return 0
-    return await _guarded(kabinet, body)
+    return await _guarded(core, context, body)
 
 
 def load_manifest(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -159,7 +167,7 @@ def load_manifest(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
     return out
 
 
-async def cmd_add(kabinet: Any, args: argparse.Namespace) -> int:
+async def cmd_add(context: Context, core: Core, args: argparse.Namespace) -> int:
     async def body(ctx: domain.Context) -> int:
         if args.path.is_dir():
             entries = load_manifest(args.path)
@@ -178,7 +186,7 @@ async def cmd_add(kabinet: Any, args: argparse.Namespace) -> int:
                 reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
                 raise CliError(f"{path}: {reasons}") from None
             prepared.append((spec, file))
-        async with kabinet.store.session() as s:
+        async with core.store.session() as s:
             items = await domain.add_drafts(s, ctx, args.sitting, prepared, source="cli")
             sitting = await domain.get_sitting(s, args.sitting)
             late = [] if domain.draft_warnings(ctx, sitting, domain.DraftVersion(
@@ -189,45 +197,45 @@ async def cmd_add(kabinet: Any, args: argparse.Namespace) -> int:
             print(f"warning: published less than 10 working days before the sitting (art. 15 p.3 "
                   f"of the Access to Public Information Law): № {', '.join(late)}")
         return 0
-    return await _guarded(kabinet, body)
+    return await _guarded(core, context, body)
 
 
-async def cmd_revise(kabinet: Any, args: argparse.Namespace) -> int:
+async def cmd_revise(context: Context, core: Core, args: argparse.Namespace) -> int:
     async def body(ctx: domain.Context) -> int:
         file = domain.prepare_file(ctx, _read(args.file), args.file.name)
-        async with kabinet.store.session() as s:
+        async with core.store.session() as s:
             version = await domain.revise_draft(s, ctx, args.sitting, args.number, file, source="cli")
         print(f"published version {version.version} of draft № {args.number}")
         return 0
-    return await _guarded(kabinet, body)
+    return await _guarded(core, context, body)
 
 
-async def cmd_withdraw(kabinet: Any, args: argparse.Namespace) -> int:
+async def cmd_withdraw(context: Context, core: Core, args: argparse.Namespace) -> int:
     async def body(ctx: domain.Context) -> int:
-        async with kabinet.store.session() as s:
+        async with core.store.session() as s:
             await domain.withdraw_item(s, ctx, args.sitting, args.number)
         print(f"withdrew draft № {args.number}")
         return 0
-    return await _guarded(kabinet, body)
+    return await _guarded(core, context, body)
 
 
-async def cmd_reorder(kabinet: Any, args: argparse.Namespace) -> int:
+async def cmd_reorder(context: Context, core: Core, args: argparse.Namespace) -> int:
     async def body(ctx: domain.Context) -> int:
-        async with kabinet.store.session() as s:
+        async with core.store.session() as s:
             await domain.reorder(s, ctx, args.sitting, args.numbers)
         print(f"new order: {' '.join(args.numbers)}")
         return 0
-    return await _guarded(kabinet, body)
+    return await _guarded(core, context, body)
 
 
-async def paper_report(kabinet: Any, ctx: domain.Context) -> list[tuple[domain.Sitting, Paper]]:
-    async with kabinet.store.session() as s:
+async def paper_report(core: Core, ctx: domain.Context) -> list[tuple[domain.Sitting, Paper]]:
+    async with core.store.session() as s:
         return [(x, (await domain.view(s, ctx, x.id)).paper) for x in await domain.list_sittings(s)]
 
 
-async def cmd_paper(kabinet: Any, args: argparse.Namespace) -> int:
+async def cmd_paper(context: Context, core: Core, args: argparse.Namespace) -> int:
     async def body(ctx: domain.Context) -> int:
-        rows = await paper_report(kabinet, ctx)
+        rows = await paper_report(core, ctx)
         print(f"{'id':>4}  {'pages':>6}  {'recip.':>6}  {'copies':>8}  {'sheets':>8}  sitting")
         total = Paper(0, 0, 0, 0)
         for sitting, p in rows:
@@ -237,4 +245,4 @@ async def cmd_paper(kabinet: Any, args: argparse.Namespace) -> int:
         print(f"total: {total.pages} pages of drafts; {total.copies} single-sided copies "
               f"or {total.sheets} double-sided sheets not printed")
         return 0
-    return await _guarded(kabinet, body)
+    return await _guarded(core, context, body)

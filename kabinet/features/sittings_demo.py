@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import font_roboto
 from fpdf import FPDF
@@ -19,7 +19,7 @@ from sqlalchemy import select
 from council import sittings as domain
 
 if TYPE_CHECKING:
-    from kabinet.wiring import Kabinet
+    from kabinet.core import Core
 
 FONT_DIR = Path(font_roboto.__file__).with_name("files")
 FIXED_DATE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -68,7 +68,7 @@ def draft_pdf(number: str, title: str, initiator: str, paragraphs: list[str], *,
     pdf.set_title(f"Проєкт рішення № {number}")
     pdf.add_font("Roboto", "", str(FONT_DIR / "Roboto-Regular.ttf"))
     pdf.add_font("Roboto", "B", str(FONT_DIR / "Roboto-Bold.ttf"))
-    line = {"new_x": "LMARGIN", "new_y": "NEXT"}  # each paragraph starts at the margin
+    line: dict[str, Any] = {"new_x": "LMARGIN", "new_y": "NEXT"}  # each paragraph at the margin
     for page in range(pages):
         pdf.add_page()
         pdf.set_font("Roboto", "B", 13)
@@ -89,10 +89,10 @@ def draft_pdf(number: str, title: str, initiator: str, paragraphs: list[str], *,
     return bytes(pdf.output())
 
 
-async def _seed_one(kabinet: Kabinet, ctx: domain.Context, key: str, spec: domain.NewSitting,
+async def _seed_one(core: Core, ctx: domain.Context, key: str, spec: domain.NewSitting,
                     drafts: list) -> None:
-    council = kabinet.roster.council.name
-    async with kabinet.store.session() as s:
+    council = core.roster.council.name
+    async with core.store.session() as s:
         sitting, _ = await domain.create_sitting(s, ctx, spec)
         have = set((await s.scalars(select(domain.AgendaItem.number)
                                     .where(domain.AgendaItem.sitting_id == sitting.id))).all())
@@ -110,17 +110,15 @@ async def _seed_one(kabinet: Kabinet, ctx: domain.Context, key: str, spec: domai
             await domain.add_drafts(s, ctx, sitting.id, todo, source="demo")
 
 
-async def seed(kabinet: Kabinet) -> None:
-    ctx = kabinet.sittings_context()
+async def seed(core: Core, ctx: domain.Context) -> None:
+    """Store the demo sittings (their rooms and announcements follow once the workers look)."""
     today = datetime.now(ctx.tz).date()
     at = lambda days, hour: datetime.combine(today + timedelta(days=days), time(hour), ctx.tz)  # noqa: E731
-    await _seed_one(kabinet, ctx, "demo:plenary", domain.NewSitting(
+    await _seed_one(core, ctx, "demo:plenary", domain.NewSitting(
         kind="plenary", number="42", title="Сорок друга сесія міської ради", starts_at=at(21, 10),
         place="Сесійна зала, вул. Грушевського, 21", external_key="demo:plenary"), PLENARY)
     if any(c.id == "budget" for c in ctx.roster.commissions):
         # Six days ahead on purpose: the demo shows how the law checks warn.
-        await _seed_one(kabinet, ctx, "demo:budget", domain.NewSitting(
+        await _seed_one(core, ctx, "demo:budget", domain.NewSitting(
             kind="commission", body="budget", title="Засідання комісії з питань бюджету",
             starts_at=at(6, 15), place="Каб. 305", external_key="demo:budget"), COMMISSION)
-    kabinet.sitting_rooms.poke()
-    kabinet.delivery.poke()

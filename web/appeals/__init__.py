@@ -16,7 +16,7 @@ from aiohttp import web
 
 from web import openapi
 from web.appeals.api import api_follow_up, api_status, api_submit
-from web.appeals.api_doc import PATHS, SCHEMAS
+from web.appeals.api_doc import PATHS, REQUESTS, RESPONSES
 from web.appeals.common import (
     ALREADY_SENT,
     APPEALS,
@@ -28,12 +28,13 @@ from web.appeals.common import (
     WRONG_TYPE,
     AppealsWeb,
 )
+from web.appeals.input import Limits
 from web.appeals.pages import download, follow_up_form, new_form, status_page, submit_form
 from web.appeals.tokens import CSRF_COOKIE, FORM_TOKEN, IDEMPOTENCY_KEY, KEY_RE
 
 __all__ = [
     "ALREADY_SENT", "APPEALS", "CLOSED", "CSRF_COOKIE", "EXPIRED", "FORM_TOKEN", "IDEMPOTENCY_KEY",
-    "KEY_RE", "NO_APPEAL", "TOO_LARGE", "TOO_MANY", "WRONG_TYPE", "AppealsWeb", "api_follow_up",
+    "KEY_RE", "NO_APPEAL", "TOO_LARGE", "TOO_MANY", "WRONG_TYPE", "AppealsWeb", "Limits", "api_follow_up",
     "api_status", "api_submit", "download", "follow_up_form", "new_form", "setup", "status_page",
     "submit_form",
 ]
@@ -50,4 +51,4 @@ def setup(app: web.Application, cfg: AppealsWeb) -> None:
     r.add_post("/api/v1/appeals", api_submit)
     r.add_get("/api/v1/appeals/{token}", api_status)
     r.add_post("/api/v1/appeals/{token}/messages", api_follow_up)
-    openapi.register(app, PATHS, SCHEMAS)
+    openapi.register(app, PATHS, openapi.schemas(REQUESTS, RESPONSES))

@@ -7,8 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from council import appeals
-from web.app import ROSTER
+from web.appeals import models
 from web.appeals.common import (
     APPEALS,
     WRONG_TYPE,
@@ -34,7 +33,8 @@ from web.appeals.tokens import (
     _once,
 )
 from web.errors import json_error
-from web.ratelimit import client_address
+from web.pages import ROSTER
+from web.security import client_address
 
 # -- JSON API --------------------------------------------------------------------------------
 
@@ -80,15 +80,13 @@ async def api_submit(request: web.Request) -> web.Response:
     # Scoped by the client: two clients that happen to pick one key never meet.
     once = (await _once(cfg, f"api:{client_address(request)}:{key}", checked, sub)
             if key is not None else None)
-    try:
-        appeal, token, replayed = await _register(cfg, checked, sub, _lang(request), once)
-    except appeals.KeyReused:
-        return json_error(422, "KB_IDEMPOTENCY_KEY_REUSED", "This Idempotency-Key was already "
-                          "used for a different request; use a new key for a new appeal")
-    return web.json_response({
-        "number": appeal.number, "token": token, "status_url": cfg.ctx.status_url(token),
-        "deadline": appeal.deadline.isoformat()}, status=201,
-        headers={"Idempotent-Replayed": "true"} if replayed else None)
+    # A key reused for another request: appeals.KeyReused, a 422 from web.errors' table.
+    appeal, token, replayed = await _register(cfg, checked, sub, _lang(request), once)
+    created = models.AppealCreated(number=appeal.number, token=token,
+                                   status_url=cfg.ctx.status_url(token),
+                                   deadline=appeal.deadline.isoformat())
+    return web.json_response(created.model_dump(mode="json"), status=201,
+                             headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 async def api_status(request: web.Request) -> web.Response:
@@ -101,15 +99,17 @@ async def api_status(request: web.Request) -> web.Response:
     base = f"{cfg.ctx.base_url}/appeals/{token}/files"
     answer = None
     if appeal.answer_text:
-        answer = {"text": appeal.answer_text, "answered_at": _iso(cfg, appeal.answered_at),
-                  "attachments": [{"name": f.name, "mimetype": f.mimetype, "size": f.size,
-                                   "url": f"{base}/{f.id}"} for f in files if f.origin == "answer"]}
-    return web.json_response({
-        "number": appeal.number, "status": appeal.status,
-        "registered_at": _iso(cfg, appeal.registered_at), "deadline": appeal.deadline.isoformat(),
-        "history": [{"kind": e.kind, "status": e.status, "at": _iso(cfg, e.at), "note": e.note}
-                    for e in events],
-        "answer": answer}, headers={"Cache-Control": "no-store"})
+        answer = models.Answer(
+            text=appeal.answer_text, answered_at=_iso(cfg, appeal.answered_at),
+            attachments=[models.AnswerFile(name=f.name, mimetype=f.mimetype, size=f.size,
+                                           url=f"{base}/{f.id}")
+                         for f in files if f.origin == "answer"])
+    status = models.AppealStatus(
+        number=appeal.number, status=appeal.status,
+        registered_at=_iso(cfg, appeal.registered_at), deadline=appeal.deadline.isoformat(),
+        history=[models.HistoryEntry(kind=e.kind, status=e.status, at=_iso(cfg, e.at), note=e.note)
+                 for e in events], answer=answer)
+    return web.json_response(status.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
 def _follow_up_error(status: int, message: str) -> web.Response:

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from council import appeals
 from council.files.blobs import BlobStore
-from council.models import aware
 from council.store import Store
 from web.appeals.input import (
     N_,
@@ -23,8 +23,9 @@ from web.appeals.input import (
     Submission,
     read_multipart,
 )
+from web.appeals.models import AppealMessage
 from web.errors import read_json
-from web.ratelimit import RateLimiter, client_address
+from web.security import RateLimiter, client_address
 
 TOO_LARGE = N_("The attachments are too large or too many: at most {n} files, {mb} MB each.")
 TOO_MANY = N_("Too many submissions from your address. Please try again later.")
@@ -63,7 +64,7 @@ def _limited(cfg: AppealsWeb, request: web.Request) -> float:
 
 
 def _local(cfg: AppealsWeb, moment: datetime) -> datetime:
-    return aware(moment).astimezone(cfg.ctx.tz)
+    return moment.astimezone(cfg.ctx.tz)
 
 
 def _iso(cfg: AppealsWeb, moment: datetime | None) -> str | None:
@@ -173,12 +174,12 @@ async def _refused_follow_up(cfg: AppealsWeb, token: str) -> tuple[int, str] | N
 
 
 async def _follow_up(cfg: AppealsWeb, token: str, sub: Submission) -> tuple[int, str] | None:
-    text = sub.fields.get("text")
-    text = text.replace("\x00", "").strip() if isinstance(text, str) else ""  # PostgreSQL refuses NUL
+    try:  # NUL dropped (PostgreSQL refuses it), stripped, at most 20,000 characters
+        text = AppealMessage.model_validate({"text": sub.fields.get("text")}).text or ""
+    except ValidationError:
+        return 422, N_("Required, 5 to 20000 characters.")
     if not text and not sub.files:
         return 422, N_("Write a message or attach a file.")
-    if len(text) > 20000:
-        return 422, N_("Required, 5 to 20000 characters.")
     files = await _store_files(cfg, sub)
     async with _writing(cfg), cfg.store.session() as s:
         appeal = await appeals.by_token(s, token)  # again: it may have closed meanwhile

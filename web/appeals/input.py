@@ -8,18 +8,17 @@ Every problem is reported per field; messages are English msgids, translated by 
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
+from pydantic import ValidationError
 
-from council.files.kinds import INSPECT_SECONDS, UnsupportedFile, open_archive
-from council.law.deadlines import APPEAL_TYPES
-from council.mailqueue import BadAddress, normalize_address
-from council.names import clean_name
+from council.files import kinds
 from council.roster import Roster
-from web.errors import body_errors
+from web.appeals.models import AppealInput
+from web.uploads import Rules, WrongFile, read_form
+from web.uploads import TooLarge as TooLarge  # re-exported: the pages and API catch it
 
 
 def N_(msgid: str) -> str:
@@ -27,7 +26,6 @@ def N_(msgid: str) -> str:
     return msgid
 
 
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,22}[0-9]$")
 TEXT_FIELD_MAX = 64 * 1024
 ANONYMOUS = N_("Anonymous appeals are not considered (art. 8 of the Law of Ukraine \"On citizens' "
              "appeals\"): give your full name and place of residence.")
@@ -36,12 +34,8 @@ TEXT_FIELDS = ("name", "residence", "email", "phone", "addressee_deputy", "addre
                "form_token")
 
 
-class TooLarge(Exception):  # an HTTP outcome: 413
-    pass
-
-
-class WrongType(Exception):  # an HTTP outcome: 415
-    pass
+# What the multipart reader refuses (web.uploads): an HTTP 413 or 415 to the caller.
+WrongType = WrongFile
 
 
 @dataclass
@@ -64,23 +58,16 @@ class Submission:
     files: list[Upload] = field(default_factory=list)
 
 
+INSPECT_SECONDS = kinds.INSPECT_SECONDS  # the time cap, a name of its own for tests
+
+
 def sniff(data: bytes) -> str | None:
-    """The file's real type from its content, or None if it is not one we accept."""
-    if data.startswith(b"%PDF-"):
-        return "application/pdf"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"PK\x03\x04"):
-        try:  # the one safe ZIP inspection: a zip bomb is refused before it inflates
-            with open_archive(data) as z:
-                if "word/document.xml" in z.namelist():
-                    return ("application/vnd.openxmlformats-officedocument."
-                            "wordprocessingml.document")
-        except UnsupportedFile:
-            return None
-    return None
+    """The attachment's MIME type by content (council.files.kinds, the one sniffer), or None
+    if it is not one we accept."""
+    try:
+        return kinds.sniff(data, kinds.ATTACHMENTS).mimetype
+    except kinds.UnsupportedFile:
+        return None
 
 
 async def sniff_off_loop(data: bytes) -> str | None:
@@ -92,9 +79,9 @@ async def sniff_off_loop(data: bytes) -> str | None:
 
 
 def safe_name(name: str | None, mimetype: str) -> str:
-    ext = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}.get(mimetype, ".docx")
-    base = re.sub(r"[^\w.\- ()]+", "_", (name or "").strip())[:120].strip(" .")
-    return base if base else f"attachment{ext}"
+    """An attachment's name under the one policy (council.files.kinds.safe_filename)."""
+    kind = next((k for k in kinds.ATTACHMENTS if k.mimetype == mimetype), kinds.DOCX)
+    return kinds.safe_filename(name, kind, "attachment")
 
 
 def form_limit(limits: Limits) -> int:
@@ -103,57 +90,15 @@ def form_limit(limits: Limits) -> int:
 
 
 async def read_multipart(request: web.Request, limits: Limits) -> Submission:
-    """Stream the parts; raise TooLarge / WrongType as soon as a file breaks the rules, and
-    web.errors.BadInput (a 4xx) for a body that is not well-formed multipart."""
-    if (request.content_length or 0) > form_limit(limits):
-        raise TooLarge("body")  # declared too large: refused before any of it is read
-    with body_errors():
-        return await _read_parts(request, limits)
-
-
-async def _read_field(part: BodyPartReader) -> bytes:
-    """A text field's bytes, refused as soon as it passes TEXT_FIELD_MAX."""
-    raw = bytearray()
-    while chunk := await part.read_chunk(16 * 1024):
-        raw += chunk
-        if len(raw) > TEXT_FIELD_MAX:
-            raise TooLarge("field")
-    return bytes(raw)
-
-
-async def _read_parts(request: web.Request, limits: Limits) -> Submission:
-    sub = Submission()
-    total = 0
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.filename is not None or part.name in ("attachments", "attachment", "files"):
-            if part.filename is None or part.filename == "":
-                await part.release()
-                continue
-            if len(sub.files) >= limits.max_attachments:
-                raise TooLarge(f"at most {limits.max_attachments} attachments")
-            data = bytearray()
-            while chunk := await part.read_chunk(64 * 1024):
-                data += chunk
-                if len(data) > limits.max_attachment_bytes:
-                    raise TooLarge("file")
-                if total + len(data) > limits.max_total_bytes:
-                    raise TooLarge("total")
-            if not data:
-                continue
-            total += len(data)
-            mimetype = await sniff_off_loop(bytes(data))
-            if mimetype is None:
-                raise WrongType(part.filename)
-            sub.files.append(Upload(safe_name(part.filename, mimetype), mimetype, bytes(data)))
-        elif part.name in TEXT_FIELDS:
-            raw = await _read_field(part)
-            sub.fields[part.name] = raw.decode("utf-8", errors="replace")
-        else:
-            await part.release()
-    return sub
+    """The form's text fields and attachments, through web.uploads: TooLarge or WrongType as
+    soon as a file breaks the rules, web.errors.BadInput (a 4xx) for a malformed body."""
+    form = await read_form(request, Rules(
+        file_fields=("attachments", "attachment", "files"), any_filename=True, skip_empty=True,
+        max_files=limits.max_attachments, file_bytes=limits.max_attachment_bytes,
+        total_bytes=limits.max_total_bytes, field_bytes=TEXT_FIELD_MAX, max_body=form_limit(limits),
+        text_fields=TEXT_FIELDS, strict_text=False, inspect=sniff_off_loop))
+    return Submission(fields=dict(form.fields), files=[
+        Upload(safe_name(f.filename, f.kind or ""), f.kind or "", f.data) for f in form.files])
 
 
 def _text(fields: dict[str, Any], name: str) -> str:
@@ -161,9 +106,18 @@ def _text(fields: dict[str, Any], name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _truthy(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() in
-                             ("1", "true", "on", "yes"))
+# What a person is told about a field AppealInput refuses (msgids, translated by the form).
+FIELD_MESSAGES = {
+    "name": N_("Must be 3 to 200 characters."),
+    "residence": N_("Must be 3 to 500 characters."),
+    "email": N_("Not a valid e-mail address."),
+    "phone": N_("Not a valid phone number."),
+    "subject": N_("Required, 3 to 300 characters."),
+    "text": N_("Required, 5 to 20000 characters."),
+    "consent": N_("Consent to the processing of personal data is required."),
+    "type": N_("Unknown appeal type."),
+}
+NO_CONTACT = N_("Give an e-mail or a phone number to receive the answer.")
 
 
 @dataclass
@@ -174,43 +128,22 @@ class Checked:
 
 
 def check_appeal(fields: dict[str, Any], roster: Roster) -> Checked:
-    """art. 5 / art. 8 of the appeals law, field by field."""
+    """art. 5 / art. 8 of the appeals law, field by field: AppealInput, then the addressee."""
     errors: dict[str, str] = {}
-    v: dict[str, Any] = {k: _text(fields, k) for k in ("name", "residence", "email", "phone",
-                                                         "subject", "text")}
-    v["name"] = clean_name(fields.get("name"))  # shown on Matrix: nothing hidden in it
-    for key in ("residence", "subject", "text"):  # no text holds NUL, and PostgreSQL refuses it
-        v[key] = v[key].replace("\x00", "").strip()
-    anonymous = False
-    for key, high, length in (("name", 200, N_("Must be 3 to 200 characters.")),
-                              ("residence", 500, N_("Must be 3 to 500 characters."))):
-        if not v[key]:
-            errors[key] = ANONYMOUS
-            anonymous = True
-        elif not 3 <= len(v[key]) <= high:
-            errors[key] = length
-    if v["email"]:
-        try:  # email-validator, as the mail sender checks it; stored normalized
-            v["email"] = normalize_address(v["email"])
-        except BadAddress:
-            errors["email"] = N_("Not a valid e-mail address.")
-    if v["phone"] and not PHONE_RE.match(v["phone"]):
-        errors["phone"] = N_("Not a valid phone number.")
-    if not v["email"] and not v["phone"] and "email" not in errors:
-        errors["email"] = N_("Give an e-mail or a phone number to receive the answer.")
-    if not 3 <= len(v["subject"]) <= 300:
-        errors["subject"] = N_("Required, 3 to 300 characters.")
-    if not 5 <= len(v["text"]) <= 20000:
-        errors["text"] = N_("Required, 5 to 20000 characters.")
-    if not _truthy(fields.get("consent")):
-        errors["consent"] = N_("Consent to the processing of personal data is required.")
-    appeal_type = _text(fields, "type") or "application"
-    if appeal_type not in APPEAL_TYPES:
-        errors["type"] = N_("Unknown appeal type.")
-    v["type"] = appeal_type
+    v: dict[str, Any] = {}
+    try:
+        v = AppealInput.model_validate(fields).model_dump(
+            exclude={"consent", "attachments", "addressee_deputy", "addressee_district"})
+    except ValidationError as exc:
+        for e in exc.errors():
+            name = str(e["loc"][0]) if e["loc"] else "email"
+            anonymous = name in ("name", "residence") and (e["type"] == "missing"
+                                                            or e.get("input") == "")
+            errors.setdefault(name, ANONYMOUS if anonymous else FIELD_MESSAGES.get(name, name))
+    anonymous = ANONYMOUS in errors.values()
+    if not _text(fields, "email") and not _text(fields, "phone") and "email" not in errors:
+        errors["email"] = NO_CONTACT
     _addressee(fields, roster, v, errors)
-    v["email"] = v["email"] or None
-    v["phone"] = v["phone"] or None
     return Checked(v, errors, anonymous)
 
 

@@ -8,7 +8,6 @@ from typing import Any
 from aiohttp import web
 
 from council import appeals
-from web.app import ROSTER, render
 from web.appeals.common import (
     ALREADY_SENT,
     APPEALS,
@@ -44,6 +43,7 @@ from web.appeals.tokens import (
     _once,
     _with_csrf,
 )
+from web.pages import ROSTER, render
 
 # -- HTML ------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The CSRF double-submit token, the one-time form token and the API's Idempotency-Key."""
+"""The appeals' CSRF token (web.security's, with the appeals' secret and cookie path), the
+one-time form token and the API's Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -22,43 +23,30 @@ from web.appeals.input import (
     Checked,
     Submission,
 )
+from web.security import CSRF_COOKIE, csrf_ok, csrf_token, mac, with_csrf
 
-CSRF_COOKIE = "kb_csrf"
+__all__ = ["CSRF_COOKIE", "FORM_TOKEN", "IDEMPOTENCY_KEY", "KEY_RE"]
 FORM_TOKEN = "form_token"  # the hidden field: one form, one appeal
 IDEMPOTENCY_KEY = "Idempotency-Key"
 KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as HTTP header tokens go
 
 
-# -- CSRF: a double-submit token signed with the installation's session secret ---------------
+# -- CSRF: web.security's double-submit token, signed with the installation's session secret --
 
 def _mac(cfg: AppealsWeb, purpose: str, text: str) -> str:
-    mac = hmac.new(cfg.session_secret.encode(), f"{purpose}:{text}".encode(), hashlib.sha256)
-    return mac.hexdigest()[:32]
-
-
-def _sign(cfg: AppealsWeb, nonce: str) -> str:
-    return f"{nonce}.{_mac(cfg, 'csrf', nonce)}"
+    return mac(cfg.session_secret, purpose, text)
 
 
 def _csrf_ok(cfg: AppealsWeb, request: web.Request, submitted: Any) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not isinstance(submitted, str) or not cookie or "." not in cookie:
-        return False
-    nonce = cookie.split(".", 1)[0]
-    return hmac.compare_digest(cookie, submitted) and hmac.compare_digest(cookie, _sign(cfg, nonce))
+    return csrf_ok(cfg.session_secret, request, submitted)
 
 
 def _with_csrf(request: web.Request, response: web.Response, token: str) -> web.Response:
-    if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/appeals")
-    return response
+    return with_csrf(request, response, token, path="/appeals")
 
 
 def _csrf_token(cfg: AppealsWeb, request: web.Request) -> str:
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    if cookie and "." in cookie and hmac.compare_digest(cookie, _sign(cfg, cookie.split(".")[0])):
-        return cookie
-    return _sign(cfg, secrets.token_urlsafe(16))
+    return csrf_token(cfg.session_secret, request)
 
 
 # -- one form, one appeal: a signed form token; the API's Idempotency-Key --------------------

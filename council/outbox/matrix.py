@@ -1,10 +1,10 @@
-"""The durable outbox: everything Kabinet says in Matrix is first a row here.
+"""The Matrix channel of the outbox: everything Kabinet says in Matrix is first a row here.
 
 A row is written in the same database transaction as the decision that caused it
 (an appeal, a command), so nothing is lost in a crash; its `key` is deterministic,
 so writing it twice is a no-op; the homeserver transaction id derives from the key,
-so a retried send is deduplicated by the homeserver. The sender drains rows in id
-order per room with exponential backoff.
+so a retried send is deduplicated by the homeserver. The sender (appservice/delivery.py) drains
+rows in id order per room, with the outbox's one retry policy (council/outbox/policy.py).
 
 Two placeholders let a message refer to what does not exist yet when it is written:
 - `room_id` may be `$room:<managed room key>` (e.g. `$room:appeal:42`): the message waits
@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from council.models import OutboxMessage, aware, utcnow
+from council.models import OutboxMessage, utcnow
+from council.outbox import policy
 from council.store import Store
-
-MAX_BACKOFF = timedelta(minutes=5)
 
 
 def txn_id_for(key: str) -> str:
@@ -85,44 +85,37 @@ class Pending:
 
 async def due(store: Store, limit: int = 50, now: datetime | None = None, per_room: int = 1
               ) -> list[Pending]:
-    """Pending messages, oldest first: per room, the first `per_room` of its queue, and none
-    at all while the room's first message is waiting (order within a room is kept)."""
+    """Due messages, oldest first: per room, the first `per_room` of its queue, and none after
+    one that is waiting (order within a room is kept). Chosen in SQL, so rooms whose queue waits
+    (a room not created yet, a message backing off) never hide another room's due messages."""
     now = now or utcnow()
+    earlier = aliased(OutboxMessage)
+    held = exists().where(earlier.room_id == OutboxMessage.room_id, earlier.id <= OutboxMessage.id,
+                          policy.is_waiting(earlier, now))
+    place = func.row_number().over(partition_by=OutboxMessage.room_id, order_by=OutboxMessage.id)
+    ready = (select(OutboxMessage.id, place.label("place"))
+             .where(policy.is_due(OutboxMessage, now), ~held).subquery())
     async with store.session() as s:
         rows = (await s.scalars(
-            select(OutboxMessage).where(OutboxMessage.status == "pending")
-            .order_by(OutboxMessage.id).limit(limit * 4)
-        )).all()
-    out: list[Pending] = []
-    blocked: set[str] = set()
-    taken: dict[str, int] = {}
-    for r in rows:
-        if r.room_id in blocked:
-            continue
-        if aware(r.next_attempt_at) > now or taken.get(r.room_id, 0) >= per_room:
-            blocked.add(r.room_id)
-            continue
-        taken[r.room_id] = taken.get(r.room_id, 0) + 1
-        media = Media(r.media_sha256, r.media_name or "file", r.media_type or
-                      "application/octet-stream") if r.media_sha256 else None
-        out.append(Pending(r.id, r.key, r.room_id, r.event_type, r.state_key, r.content,
-                           r.sender, r.attempts, media, r.media_mxc, tuple(_refs(r.content))))
-        if len(out) >= limit:
-            break
-    return out
+            select(OutboxMessage).join(ready, ready.c.id == OutboxMessage.id)
+            .where(ready.c.place <= per_room).order_by(OutboxMessage.id).limit(limit))).all()
+    return [_pending(r) for r in rows]
+
+
+def _pending(r: OutboxMessage) -> Pending:
+    media = Media(r.media_sha256, r.media_name or "file", r.media_type or
+                  "application/octet-stream") if r.media_sha256 else None
+    return Pending(r.id, r.key, r.room_id, r.event_type, r.state_key, r.content, r.sender,
+                   r.attempts, media, r.media_mxc, tuple(_refs(r.content)))
 
 
 async def mark_sent(store: Store, message_id: int, event_id: str) -> None:
-    async with store.session() as s:
-        await s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(
-            status="sent", event_id=event_id, sent_at=utcnow(), last_error=None))
+    await policy.mark_sent(store, OutboxMessage, message_id, event_id=event_id)
 
 
 async def defer(store: Store, message_id: int, seconds: float) -> None:
     """Not an attempt: what the message refers to (a room, an earlier message) is not there yet."""
-    async with store.session() as s:
-        await s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                        .values(next_attempt_at=utcnow() + timedelta(seconds=seconds)))
+    await policy.defer(store, OutboxMessage, message_id, seconds)
 
 
 async def save_media_mxc(store: Store, message_id: int, mxc: str) -> None:
@@ -138,7 +131,7 @@ async def sent_event_ids(store: Store, keys: list[str]) -> dict[str, str]:
     async with store.session() as s:
         rows = await s.execute(select(OutboxMessage.key, OutboxMessage.event_id)
                                .where(OutboxMessage.key.in_(keys), OutboxMessage.event_id.is_not(None)))
-        return dict(rows.all())
+        return {key: event_id for key, event_id in rows.all() if event_id is not None}
 
 
 def _refs(node: Any) -> list[str]:
@@ -165,18 +158,13 @@ def resolve_refs(node: Any, event_ids: dict[str, str]) -> Any:
 
 async def mark_attempt(store: Store, message_id: int) -> None:
     """Recorded before each send: a message with attempts > 0 may already be in the room."""
-    async with store.session() as s:
-        await s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                        .values(attempts=OutboxMessage.attempts + 1))
+    await policy.mark_attempt(store, OutboxMessage, message_id)
 
 
 async def mark_failed(store: Store, message: Pending, error: str, *, permanent: bool) -> None:
-    """Back off exponentially (1 s, 2 s, … 5 min); a permanent error parks the message."""
-    delay = min(timedelta(seconds=2 ** min(message.attempts, 16)), MAX_BACKOFF)
-    async with store.session() as s:
-        await s.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(
-            last_error=error[:2000],
-            status="failed" if permanent else "pending", next_attempt_at=utcnow() + delay))
+    """The attempt after `message.attempts` earlier ones failed: the policy backs off or parks."""
+    await policy.mark_failed(store, OutboxMessage, message.id, message.attempts + 1, error,
+                             permanent=permanent)
 
 
 async def sent_event_id(store: Store, key: str) -> str | None:
@@ -185,8 +173,4 @@ async def sent_event_id(store: Store, key: str) -> str | None:
 
 
 async def counts(store: Store) -> dict[str, int]:
-    async with store.session() as s:
-        rows = await s.execute(select(OutboxMessage.status, func.count())
-                               .group_by(OutboxMessage.status))
-        return dict(rows.all())
-
+    return await policy.counts(store, OutboxMessage)

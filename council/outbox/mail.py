@@ -1,22 +1,21 @@
-"""The durable mail outbox: e-mail to citizens is a row here first, written in the same
-transaction as the appeal change that causes it; a worker (bridges/mail.py) sends it,
-retrying with backoff. A mail server that is down never blocks or loses an appeal.
+"""The mail channel of the outbox: e-mail to citizens is a row here first, written in the same
+transaction as the appeal change that causes it; a worker (bridges/mail.py) sends it, with the
+outbox's one retry policy (council/outbox/policy.py). A mail server that is down never blocks
+or loses an appeal. And the checks of an address, at intake and again before sending.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
-from sqlalchemy import DateTime, String, Text, select, update
+from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from council.models import Base, BigId, utcnow
+from council.outbox import policy
 from council.store import Store
-
-MAX_BACKOFF = timedelta(minutes=30)
-MAX_ATTEMPTS = 50  # about a day of retries at the maximum backoff, then parked as failed
 
 
 class MailJob(Base):
@@ -27,7 +26,7 @@ class MailJob(Base):
     to_addr: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=policy.PENDING, index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -44,30 +43,28 @@ async def enqueue(session: AsyncSession, key: str, to_addr: str, subject: str, b
 
 
 async def due(store: Store, limit: int = 20) -> list[MailJob]:
-    """The oldest jobs whose time has come. The time is compared in SQL, so many jobs backing
-    off never hide a due one. Both back ends compare correctly: PostgreSQL has timestamptz, and
-    SQLite stores these columns as UTC text without an offset (we write only utcnow()), which
-    sorts as time does."""
+    """The oldest jobs whose time has come (the policy's due filter, in SQL)."""
     async with store.session() as s:
         return list((await s.scalars(
-            select(MailJob).where(MailJob.status == "pending", MailJob.next_attempt_at <= utcnow())
+            select(MailJob).where(policy.is_due(MailJob, utcnow()))
             .order_by(MailJob.id).limit(limit))).all())
 
 
+async def mark_attempt(store: Store, job_id: int) -> None:
+    await policy.mark_attempt(store, MailJob, job_id)
+
+
 async def mark_sent(store: Store, job_id: int) -> None:
-    async with store.session() as s:
-        await s.execute(update(MailJob).where(MailJob.id == job_id).values(
-            status="sent", sent_at=utcnow(), last_error=None))
+    await policy.mark_sent(store, MailJob, job_id)
 
 
 async def mark_failed(store: Store, job: MailJob, error: str, *, permanent: bool = False) -> None:
-    attempts = job.attempts + 1
-    delay = min(timedelta(seconds=2 ** min(attempts, 16)), MAX_BACKOFF)
-    parked = permanent or attempts >= MAX_ATTEMPTS
-    async with store.session() as s:
-        await s.execute(update(MailJob).where(MailJob.id == job.id).values(
-            attempts=attempts, last_error=error[:2000], status="failed" if parked else "pending",
-            next_attempt_at=utcnow() + delay))
+    """The attempt after `job.attempts` earlier ones failed: the policy backs off or parks."""
+    await policy.mark_failed(store, MailJob, job.id, job.attempts + 1, error, permanent=permanent)
+
+
+async def counts(store: Store) -> dict[str, int]:
+    return await policy.counts(store, MailJob)
 
 
 class BadAddress(ValueError):

@@ -1,0 +1,55 @@
+"""The one shape of an outbox channel's sender, a Worker: a round takes the due rows and sends
+each; whatever goes wrong with one row marks that row only (backoff or park, by the policy) and
+the round goes on with the others. The wake flag is the Worker's: a poke during a round (a commit
+that wrote a row) starts the next round at once.
+
+The channels (appservice/delivery.py, bridges/mail.py) say how to fetch, send and fail a row;
+they may send in another order (Matrix: rooms in parallel, in order within a room).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+from council.worker import Worker
+
+R = TypeVar("R")  # a channel's row as `due` gives it; it has an `id`
+
+
+class Sender(Worker, Generic[R]):
+    log = logging.getLogger(__name__)
+    row_name = "outbox row"  # in log lines: "<row_name> <id> not sent (<error class>)"
+    log_traceback = True  # False where the error text could hold personal data (mail)
+
+    async def due(self) -> Sequence[R]:
+        """The rows to send now (empty when the channel is not configured)."""
+        raise NotImplementedError
+
+    async def send(self, row: R) -> bool:
+        """Send one row and mark it (sent, backing off, parked, deferred); True if it went out.
+        An exception is treated as this row's failure."""
+        raise NotImplementedError
+
+    async def failed(self, row: R, exc: Exception) -> None:
+        """Mark the row failed (not permanently) after `send` raised `exc`."""
+        raise NotImplementedError
+
+    async def round(self) -> bool:
+        rows = await self.due()
+        await self.send_all(rows)
+        return bool(rows)
+
+    async def send_all(self, rows: Sequence[R]) -> None:
+        for row in rows:
+            await self.send_one(row)
+
+    async def send_one(self, row: R) -> bool:
+        try:
+            return await self.send(row)
+        except Exception as exc:  # a bug or library error on this row is this row's problem
+            self.log.warning("%s %s not sent (%s); will retry", self.row_name, getattr(row, "id", "?"),
+                             type(exc).__name__, exc_info=self.log_traceback)
+            await self.failed(row, exc)
+            return False

@@ -1,0 +1,151 @@
+"""An installation: the core, the homeserver (embedded or external) and the appservice in front
+of it, delivery, the web site, and the lists that features add their parts to. Knows no
+feature: kabinet/wiring.py installs them into it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+from appservice.commands import Commands
+from appservice.delivery import Delivery
+from appservice.homeserver import Homeserver
+from appservice.roster.reconcile import Reconciler, Report
+from appservice.transactions import FailedEventRetries, TransactionServer
+from council import inbox
+from council.roster import Roster
+from kabinet.core import Core
+from kabinet.launcher import (
+    EmbeddedSynapse,
+    HomeserverError,
+    ping_homeserver,
+    prepare_embedded,
+    register_account,
+)
+from kabinet.secrets import Registration, ensure_secrets
+from web import health
+from web.app import SiteInfo, create_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Installation(Core):
+    """The Core, the homeserver (embedded or external) with its appservice and delivery, and the
+    hooks that features fill (kabinet/features/): what a feature installs itself into."""
+
+    synapse: EmbeddedSynapse | None = field(init=False, default=None)
+    registration: Registration = field(init=False)
+    hs: Homeserver = field(init=False)
+    delivery: Delivery = field(init=False)
+    transactions: TransactionServer = field(init=False)
+    _admin_http: aiohttp.ClientSession = field(init=False)
+    commands: Commands = field(init=False)
+    # What features add: long-running loops started after the roster is applied; demo data
+    # loaders run by `kabinet up --demo` (each must be idempotent: `make run` runs them again);
+    # web routes; and what to wake when a restarted homeserver answers again.
+    workers: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
+    demo_seeders: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
+    web_setups: list[Callable[[web.Application], None]] = field(init=False, default_factory=list)
+    on_homeserver_back: list[Callable[[], None]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        s = self.settings
+        if s.homeserver.embedded:
+            self.synapse, self.registration = prepare_embedded(
+                s.data_dir, s.homeserver, as_id=s.appservice.id, as_url=s.appservice_url,
+                bot_localpart=s.appservice.bot_localpart, ghost_prefix=s.appservice.ghost_prefix,
+                alias_prefix=s.appservice.alias_prefix, log_level=s.log_level)
+        else:
+            if s.homeserver.registration is None or s.homeserver.url is None:
+                raise HomeserverError("an external homeserver needs both --homeserver-url and "
+                                      "--registration")
+            self.registration = Registration.load(s.homeserver.registration)
+        self.hs = Homeserver(s.homeserver.client_url, self.registration.as_token,
+                             self.registration.sender_localpart, s.homeserver.server_name,
+                             concurrency=s.appservice.concurrency,
+                             ghost_prefix=s.appservice.ghost_prefix)
+        self.delivery = Delivery(self.hs, self.store, self.blobs)
+        self.on_homeserver_back.append(self.delivery.poke)
+        self.transactions = TransactionServer(
+            self.store, self.registration.hs_token, on_handled=self.delivery.poke,
+            own_users=self.hs.is_ours)
+        self.commands = Commands(self.hs.bot_mxid, s.appservice.ghost_prefix)
+        self.transactions.handlers.append(self.commands)
+        self.workers.append(FailedEventRetries(self.transactions).run)
+        self.workers.append(self.prune_inbox)
+
+    async def prune_inbox(self) -> None:
+        """Daily: forget handled event ids and parked failures older than a week."""
+        while True:
+            removed = await inbox.prune(self.store)
+            log.info("pruned %d handled event ids and parked failures", removed)
+            await asyncio.sleep(24 * 3600)
+
+    # -- lifecycle pieces, each usable alone (CLI) or as an aiohttp cleanup context ----------
+
+    async def homeserver_ctx(self, _app: web.Application | None = None) -> AsyncIterator[None]:
+        if self.synapse is not None:
+            await self.synapse.start()
+        elif not await ping_homeserver(self.hs.url):
+            raise HomeserverError(f"the homeserver at {self.hs.url} does not answer; "
+                                  f"check --homeserver-url and that it is running")
+        await self.hs.open()
+        self._admin_http = aiohttp.ClientSession()  # shared-secret account registration
+        try:
+            yield
+        finally:
+            await self._admin_http.close()
+            await self.hs.close()
+            if self.synapse is not None:
+                await self.synapse.stop()
+
+    def reconciler(self) -> Reconciler:
+        create = None
+        if self.synapse is not None:
+            secret = ensure_secrets(self.settings.data_dir)["registration_shared_secret"]
+
+            async def create(localpart: str, password: str, displayname: str) -> bool:
+                return await register_account(self.hs.url, secret, localpart, password,
+                                              displayname, http=self._admin_http)
+
+        return Reconciler(self.hs, self.store, alias_prefix=self.settings.appservice.alias_prefix,
+                          room_version=self.settings.homeserver.room_version,
+                          create_account=create)
+
+    async def apply_roster(self, roster: Roster | None = None) -> Report:
+        report = await self.reconciler().apply(roster or self.roster)
+        if roster is not None:
+            self.roster = roster
+        return report
+
+    def site(self) -> SiteInfo:
+        s = self.settings
+        return SiteInfo(
+            council_name=self.roster.council.name, server_name=s.homeserver.server_name,
+            homeserver_url=s.homeserver.public_client_url,
+            space_alias=f"#{s.appservice.alias_prefix}council:{s.homeserver.server_name}",
+            base_url=s.web.base_url)
+
+    def web_app(self) -> web.Application:
+        checks: dict[str, health.Check] = {
+            "database": self.store.ping,
+            "homeserver": lambda: ping_homeserver(self.hs.url),
+            "appservice": lambda: self.hs.ping(self.registration.id),
+        }
+        app = create_app(self.site(), self.roster, checks)
+        # Events whose handler failed: waiting for a retry, or parked after the last one.
+        reports: dict[str, health.Report] = {"events": lambda: inbox.failure_counts(self.store)}
+        app[health.REPORTS] = reports
+        app.cleanup_ctx.append(self.store_ctx)
+        app.cleanup_ctx.append(self.homeserver_ctx)
+        for setup in self.web_setups:
+            setup(app)
+        app.add_subapp("/as", self.transactions.web_app())
+        return app

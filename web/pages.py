@@ -1,0 +1,48 @@
+"""Rendering a page: the site's facts, the roster, and templates in the request's language.
+
+Kept apart from web/app.py so that the error pages (web/errors.py) can render without
+importing the application that installs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from council.roster import Roster
+from web import i18n
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    council_name: str
+    server_name: str
+    homeserver_url: str  # what a deputy types into Element
+    space_alias: str  # the council Space, e.g. #kabinet_council:localhost
+    base_url: str = ""  # the site's public URL (web.public_url): absolute links, never from Host
+
+    @property
+    def space_link(self) -> str:
+        return "https://matrix.to/#/" + quote(self.space_alias, safe="#:@!")
+
+
+SITE: web.AppKey[SiteInfo] = web.AppKey("site", SiteInfo)
+ROSTER: web.AppKey[Roster] = web.AppKey("roster", Roster)
+
+
+def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200
+           ) -> web.Response:
+    """Render with the request's language; `?lang=` is remembered in a cookie."""
+    lang = i18n.request_locale(request)
+    tr = i18n.translations(lang)
+    context = {**context, "_": tr.gettext, "lang": lang, "site": request.app[SITE],
+               "path": request.path}
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    if request.query.get(i18n.COOKIE) in i18n.LOCALES:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax")
+    response.headers["Content-Language"] = lang
+    return response
