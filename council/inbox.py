@@ -11,6 +11,7 @@ bounded number of times, then parked: it never holds the transaction, nor the ev
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.models import FailedEvent, HandledEvent, utcnow
 from council.store import Store, affected
+from council.worker import Worker
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # the first try and four retries
 RETRY_DELAYS = (timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=5),
@@ -100,3 +104,16 @@ async def prune(store: Store, older_than: timedelta = timedelta(days=7)) -> int:
         parked = await s.execute(delete(FailedEvent).where(
             FailedEvent.status == "parked", FailedEvent.first_failed_at < cutoff))
         return affected(events) + affected(parked)
+
+
+class Pruning(Worker):
+    """`prune`, daily."""
+
+    def __init__(self, store: Store, interval: float = 24 * 3600) -> None:
+        super().__init__(interval)
+        self.store = store
+
+    async def round(self) -> bool:
+        removed = await prune(self.store)
+        log.info("pruned %d handled event ids and parked failures", removed)
+        return False

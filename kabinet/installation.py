@@ -4,7 +4,6 @@ feature: kabinet/wiring.py installs them into it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -79,14 +78,7 @@ class Installation(Core):
         self.commands = Commands(self.hs.bot_mxid, s.appservice.ghost_prefix)
         self.transactions.handlers.append(self.commands)
         self.workers.append(FailedEventRetries(self.transactions).run)
-        self.workers.append(self.prune_inbox)
-
-    async def prune_inbox(self) -> None:
-        """Daily: forget handled event ids and parked failures older than a week."""
-        while True:
-            removed = await inbox.prune(self.store)
-            log.info("pruned %d handled event ids and parked failures", removed)
-            await asyncio.sleep(24 * 3600)
+        self.workers.append(inbox.Pruning(self.store).run)
 
     # -- lifecycle pieces, each usable alone (CLI) or as an aiohttp cleanup context ----------
 

@@ -151,3 +151,14 @@ async def test_the_demo_seeder_adds_three_appeals_one_answered_and_is_idempotent
     assert len(rows) == 3
     assert sorted(a.status for a in rows) == ["answered", "registered", "registered"]
     assert {a.addressee_kind for a in rows} == {"deputy", "district"}
+
+
+async def test_the_reminders_worker_queues_once_and_wakes_delivery_only_when_it_did(store):
+    from council.appeals.upkeep import Reminders
+
+    await _register(store, sample(type="proposal"), date(2026, 3, 1))  # due 16 March
+    pokes = []
+    worker = Reminders(store, 60, lambda: date(2026, 3, 13), lambda: pokes.append(1))
+    assert await worker.round() is False  # nothing to do at once: the next look is in `interval`
+    assert await worker.round() is False
+    assert pokes == [1]

@@ -8,7 +8,7 @@ joins the ghost with the citizen's name as its display name (marked as a citizen
 it — in that order, each step idempotent, so a crash anywhere is repaired by the next round.
 Messages for the room wait in the outbox (`$room:appeal:<id>`) and flow as soon as it is
 recorded. After `!transfer` / `!take` it brings members and Space links in line with the
-appeal. It also posts the art. 20 reminders.
+appeal.
 
 Room names and topics carry the number, status and deadline only; log lines carry ids only.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import date
 from functools import partial
 from typing import Any
 
@@ -183,15 +182,3 @@ class AppealRooms(Worker):
                 members_done=version, parents=sorted(set(wanted) & set(spaces))))
         log.info("appeal %s: members brought in line (version %s)", appeal_id, version)
         return True
-
-
-async def reminders(store: Store, interval: float, on_queued: Callable[[], None],
-                    today: Callable[[], date] = date.today) -> None:
-    """art. 20 reminders, checked every `interval` seconds (the keys make each one once)."""
-    while True:
-        async with store.session() as s:
-            queued = await appeals.remind(s, today())
-        if queued:
-            log.info("queued %s appeal deadline reminders", queued)
-            on_queued()
-        await asyncio.sleep(interval)

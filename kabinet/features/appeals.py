@@ -4,18 +4,17 @@ answer files, the web form and API, `kabinet appeals list` and the demo appeals.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from appservice.appeals import AnswerFiles, AppealCommands, AppealRooms, reminders
+from appservice.appeals import AnswerFiles, AppealCommands, AppealRooms
 from bridges.mail import MailSender
 from council import appeals
-from council.files.blobs import BlobStore, collect_orphans
+from council.appeals.upkeep import Housekeeping, Reminders
 from council.law import deadlines
 from council.roster import Roster
-from council.store import Store
-from council.worker import Worker
 from kabinet.core import Core
 from kabinet.features import CommonOptions, Subparsers, appeals_cli
 from kabinet.installation import Installation
@@ -24,24 +23,6 @@ from web import appeals as web_appeals
 from web.security import TRUSTED_PROXIES, RateLimiter, TrustedProxies
 
 log = logging.getLogger(__name__)
-
-
-class Housekeeping(Worker):
-    """Files that no row names (a refused upload, a crash between storing a file and its row)
-    are removed after a grace period; Idempotency-Keys and form tokens after 24 hours."""
-
-    def __init__(self, store: Store, blobs: BlobStore, interval: float) -> None:
-        super().__init__(interval)
-        self.store = store
-        self.blobs = blobs
-
-    async def round(self) -> bool:
-        async with self.store.session() as s:
-            keys = await appeals.prune_keys(s)
-        if keys:
-            log.info("forgot %d expired intake key(s)", keys)
-        await collect_orphans(self.store, self.blobs)
-        return False
 
 
 def context(core: Core) -> appeals.Context:
@@ -82,12 +63,10 @@ class Appeals:
             mail.poke()
             kabinet.delivery.poke()
 
-        async def remind() -> None:  # the law's days are the council's local days
-            await reminders(kabinet.store, s.appeals.reminder_interval, poke_all,
-                            today=lambda: deadlines.local_today(ctx.tz))
-
+        reminders = Reminders(kabinet.store, s.appeals.reminder_interval,
+                              partial(deadlines.local_today, ctx.tz), poke_all)
         housekeeping = Housekeeping(kabinet.store, kabinet.blobs, s.appeals.housekeeping_interval)
-        kabinet.workers.extend([rooms.run, mail.run, remind, housekeeping.run])
+        kabinet.workers.extend([rooms.run, mail.run, reminders.run, housekeeping.run])
 
         def web_setup(app: web.Application) -> None:
             # Who the client is behind a reverse proxy (web.security.client_address), site-wide.
