@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -18,6 +19,11 @@ from kabinet.features import Feature, default_features
 from kabinet.installation import Installation
 
 log = logging.getLogger(__name__)
+
+# How long a stop waits for requests in flight (aiohttp's default is 60 s). One still running
+# after it is cancelled and changes nothing: its unit of work rolls back, a transaction left
+# unanswered is sent again by the homeserver, a citizen's form is sent again from the browser.
+SHUTDOWN_GRACE = 5.0
 
 F = TypeVar("F", bound=Feature)
 
@@ -54,11 +60,16 @@ class Running:
         return self.kabinet.settings.web.base_url
 
     async def stop(self) -> None:
+        began = time.monotonic()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.kabinet.delivery.stop()
-        await self.runner.cleanup()
+        workers_done = time.monotonic()
+        await self.runner.cleanup()  # requests in flight (SHUTDOWN_GRACE), homeserver, store
+        # Said with its parts, so that a slow stop shows where its time went.
+        log.info("stopped in %.1f s (workers %.1f s, web site and homeserver %.1f s)",
+                 time.monotonic() - began, workers_done - began, time.monotonic() - workers_done)
 
 
 async def _guarded(worker: Callable[[], Awaitable[None]]) -> None:
@@ -76,7 +87,7 @@ async def _guarded(worker: Callable[[], Awaitable[None]]) -> None:
 async def start(kabinet: Kabinet, *, demo: bool = False) -> Running:
     """Start everything: store, homeserver, web + appservice endpoint, roster, delivery."""
     s = kabinet.settings
-    runner = web.AppRunner(kabinet.web_app(), access_log=None)
+    runner = web.AppRunner(kabinet.web_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()  # runs the cleanup contexts: migrations, Synapse, clients
     try:
         await web.TCPSite(runner, s.web.host, s.web.port).start()
