@@ -50,8 +50,11 @@ class Worker:
                 await self._pause(self.idle)
 
     async def _pause(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+        # comes with a poke in the same tick, and the worker then never stops.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     def _failed(self, exc: Exception) -> None:
         self.failures += 1

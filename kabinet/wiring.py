@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -61,6 +62,13 @@ class Running:
 
     async def stop(self) -> None:
         began = time.monotonic()
+        watchdog = asyncio.create_task(_report_slow_stop(asyncio.current_task()))
+        try:
+            await self._stop(began)
+        finally:
+            watchdog.cancel()
+
+    async def _stop(self, began: float) -> None:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -70,6 +78,17 @@ class Running:
         # Said with its parts, so that a slow stop shows where its time went.
         log.info("stopped in %.1f s (workers %.1f s, web site and homeserver %.1f s)",
                  time.monotonic() - began, workers_done - began, time.monotonic() - workers_done)
+
+
+async def _report_slow_stop(stopping: asyncio.Task[object] | None, after: float = 15.0) -> None:
+    """A stop that takes longer than it should says what it is waiting for, task by task."""
+    await asyncio.sleep(after)
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task() and not task.done():
+            stack = io.StringIO()
+            task.print_stack(limit=12, file=stack)
+            log.warning("still stopping after %.0f s%s: %s", after,
+                        " (the stop itself)" if task is stopping else "", stack.getvalue())
 
 
 async def _guarded(worker: Callable[[], Awaitable[None]]) -> None:

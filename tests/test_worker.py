@@ -130,3 +130,23 @@ async def test_the_preupload_loop_sees_a_poke_during_a_round():
     body = _Lingering(result=0)
     rooms.preupload_once = body  # type: ignore[method-assign]
     assert await _poked_mid_round(rooms.preupload, rooms.poke, body) == 2  # not 1 until 30 s
+
+
+@pytest.mark.parametrize("ticks", [0, 1, 2, 3])
+async def test_a_worker_stops_when_cancelled_in_the_tick_it_is_poked(ticks: int):
+    """Ctrl-C while a commit pokes delivery: the stop must not wait forever (it did, with
+    asyncio.wait_for on Python 3.11, which swallowed the cancellation)."""
+
+    class Idle(Worker):
+        async def round(self) -> bool:
+            return False
+
+    worker = Idle(idle=30)
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.01)  # in its pause
+    worker.poke()
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2)
+    assert done == {task} and task.cancelled()
