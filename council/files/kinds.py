@@ -82,7 +82,6 @@ ODT = FileType("odt", ODT_MIME, ".odt")
 JPEG = FileType("jpeg", "image/jpeg", ".jpg")
 PNG = FileType("png", "image/png", ".png")
 DOCUMENTS = (PDF, DOCX, ODT)  # draft decisions
-SUPPORTED = DOCUMENTS
 ATTACHMENTS = (PDF, JPEG, PNG, DOCX)  # what a citizen may attach to an appeal
 _IMAGES = ((b"\xff\xd8\xff", JPEG), (b"\x89PNG\r\n\x1a\n", PNG))
 

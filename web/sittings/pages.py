@@ -12,9 +12,9 @@ from council import sittings as domain
 from council.models import utcnow
 from council.sittings.agenda import KIND_NAMES, sitting_heading, when
 from web.pages import SITE, render
-from web.sittings.common import DEPS, Deps, download_path, path_id, sitting_id
+from web.sittings.common import DEPS, download_path, path_id, sitting_id
 
-__all__ = ["DEPS", "Deps", "add_routes", "setup"]
+__all__ = ["add_routes"]
 
 SITTING_LENGTH = timedelta(hours=3)  # calendar entries: sittings have no fixed end
 
@@ -96,10 +96,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/sittings/{id}", sitting_page, name="sitting")
     app.router.add_get("/sittings/{id}/drafts/{item}/{version}", draft_download)
     app.router.add_get("/calendar.ics", calendar_ics, name="calendar")
-
-
-def setup(app: web.Application, deps: Deps) -> None:
-    """The old entry point (kabinet.wiring imports it from here): the whole feature's setup."""
-    from web.sittings import setup as setup_feature  # the package imports this module
-
-    setup_feature(app, deps)
