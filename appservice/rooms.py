@@ -5,6 +5,7 @@ space, for roster, sitting and appeal rooms alike.
   power levels. The alias is made with the room, so it is the room's first record: a crash
   between createRoom and recording the room in the registry (`council.rooms`) is repaired by
   the next round, which finds the room again by its alias instead of creating a second one.
+  At most `CREATE_INVITES` people are invited in createRoom itself, the rest right after.
 - `reconcile_members`: invite who is missing, remove those who left (only among the accounts
   the caller manages: a room's other members are never touched).
 - `link_into_space` / `unlink_from_space`: the space's `m.space.child`; a room made for a space
@@ -39,6 +40,11 @@ LEFT_THE_ROSTER = "Більше не в складі (ростер ради)"
 CREATOR_PRIVILEGED_VERSIONS = frozenset({"12"})
 
 STAFF_POWER = 50
+
+# Synapse sends createRoom's invites one after another inside the one request: a plenary room's
+# ~125 invitees, 8 rooms in flight, outlasted the client's 60 s timeout. So createRoom carries a
+# few and the rest follow as separate invites, each a short request.
+CREATE_INVITES = 20
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ class Ensured:
     room_id: str
     created: bool = False  # made just now
     found: bool = False  # not in the registry, found again by its alias
+    problems: tuple[str, ...] = ()  # invites after creation the homeserver refused
 
 
 async def ensure_room(hs: Homeserver, spec: RoomSpec, *, alias_prefix: str, room_version: str,
@@ -119,25 +126,32 @@ async def ensure_room(hs: Homeserver, spec: RoomSpec, *, alias_prefix: str, room
     found = await hs.resolve_alias(alias)
     if found is not None:
         return Ensured(found, found=True)
+    invitees = sorted(spec.members)
     try:
-        return Ensured(await _create(hs, spec, alias_prefix, room_version, extra_state), created=True)
+        room_id = await _create(hs, spec, alias_prefix, room_version, extra_state,
+                                invitees[:CREATE_INVITES])
     except MRoomInUse:  # the alias was taken since we looked: by our own room, made meanwhile
         found = await hs.resolve_alias(alias)
         if found is None:
             raise
         return Ensured(found, found=True)
+    # A crash before these are all sent leaves the room unrecorded: the next round finds it by
+    # its alias and its members' reconciliation invites whoever is still missing.
+    rest = MemberChanges()
+    await _invite(hs, room_id, invitees[CREATE_INVITES:], rest)
+    return Ensured(room_id, created=True, problems=tuple(rest.problems))
 
 
 async def _create(hs: Homeserver, spec: RoomSpec, alias_prefix: str, room_version: str,
-                  extra_state: Sequence[dict[str, Any]]) -> str:
-    """One createRoom: the alias, the invites, `ua.kabinet.room`, the fixed join/history/guest
-    rules and the power levels."""
+                  extra_state: Sequence[dict[str, Any]], invitees: Sequence[str]) -> str:
+    """One createRoom: the alias, the first invites, `ua.kabinet.room`, the fixed
+    join/history/guest rules and the power levels."""
     initial = [{"type": ROOM_STATE, "state_key": "", "content": spec.room_state_content()}]
     initial += [{"type": t, "state_key": "", "content": c} for t, c in FIXED_STATE.items()]
     room_id = await hs.bot.create_room(
         alias_localpart=spec.alias_localpart(alias_prefix),
         preset=RoomCreatePreset.PRIVATE, name=spec.name, topic=spec.topic,
-        invitees=[UserID(u) for u in sorted(spec.members)], initial_state=[*initial, *extra_state],
+        invitees=[UserID(u) for u in invitees], initial_state=[*initial, *extra_state],
         room_version=room_version,
         creation_content={"type": "m.space"} if spec.space else None,
         power_level_override=spec.power_levels(hs.bot_mxid, room_version),
@@ -182,7 +196,16 @@ async def reconcile_members(hs: Homeserver, room_id: str, want: frozenset[str],
         state = await hs.room_state(room_id)
     invite, remove = membership_changes(want, state, managed, hs.bot_mxid)
     changes = MemberChanges()
-    for user in invite:
+    await _invite(hs, room_id, invite, changes)
+    for user in remove:
+        await hs.bot.kick_user(RoomID(room_id), UserID(user), reason=reason)
+        changes.removed.append(user)
+    return changes
+
+
+async def _invite(hs: Homeserver, room_id: str, users: Sequence[str], changes: MemberChanges) -> None:
+    """Invite one after another (a room's events are serialised by the homeserver anyway)."""
+    for user in users:
         try:
             # ensure_joined is taken by mautrix's decorator: the bot is in every managed room.
             await hs.bot.invite_user(RoomID(room_id), UserID(user),
@@ -191,10 +214,6 @@ async def reconcile_members(hs: Homeserver, room_id: str, want: frozenset[str],
             changes.problems.append(f"could not invite {user}: {exc.message}")
             continue
         changes.invited.append(user)
-    for user in remove:
-        await hs.bot.kick_user(RoomID(room_id), UserID(user), reason=reason)
-        changes.removed.append(user)
-    return changes
 
 
 # -- spaces ---------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python bench/provision.py` must find tests.matrix_helpers
 
 from appservice.homeserver import Homeserver  # noqa: E402
-from appservice.rooms import FIXED_STATE, ROOM_STATE, SPACE_CHILD, RoomSpec  # noqa: E402
+from appservice.rooms import CREATE_INVITES, FIXED_STATE, ROOM_STATE, SPACE_CHILD, RoomSpec  # noqa: E402
 from appservice.roster.desired import desired_rooms  # noqa: E402
 from council import rooms as registry  # noqa: E402
 from council.models import CouncilAccount  # noqa: E402
@@ -96,7 +96,8 @@ async def create_accounts(kabinet: Kabinet, roster: Roster) -> int:
 
 def create_body(spec: RoomSpec, ids: dict[str, str], server: str, bot: str,
                 room_version: str) -> dict[str, Any]:
-    """The /createRoom body Kabinet's reconciler sends (via mautrix), with a `raw_` alias."""
+    """The /createRoom body Kabinet's reconciler sends (via mautrix), with a `raw_` alias; the
+    invitees beyond the first CREATE_INVITES follow as separate invites (`raw_provision`)."""
     initial = [{"type": ROOM_STATE, "state_key": "", "content": spec.room_state_content()}]
     initial += [{"type": t, "state_key": "", "content": c} for t, c in FIXED_STATE.items()]
     initial += [{"type": SPACE_CHILD, "state_key": ids[c],
@@ -105,7 +106,7 @@ def create_body(spec: RoomSpec, ids: dict[str, str], server: str, bot: str,
     body: dict[str, Any] = {
         "visibility": "private", "is_direct": False, "preset": "private_chat",
         "room_alias_name": spec.alias_localpart("kabinet_raw_"),
-        "invite": sorted(spec.members), "name": spec.name, "topic": spec.topic,
+        "invite": sorted(spec.members)[:CREATE_INVITES], "name": spec.name, "topic": spec.topic,
         "initial_state": initial, "room_version": room_version,
         "power_level_content_override": spec.power_levels(bot, room_version),
     }
@@ -128,7 +129,13 @@ async def raw_provision(hs: Homeserver, specs: list[RoomSpec], room_version: str
                 data = await resp.json(content_type=None)
                 if resp.status != 200:
                     raise RuntimeError(f"createRoom {spec.key}: {resp.status} {data}")
-            ids[spec.key] = data["room_id"]
+                room = data["room_id"]
+                for user in sorted(spec.members)[CREATE_INVITES:]:  # as Kabinet: one at a time
+                    async with http.post(f"{hs.url}/_matrix/client/v3/rooms/{room}/invite",
+                                         json={"user_id": user}) as resp:
+                        if resp.status != 200:
+                            raise RuntimeError(f"invite {spec.key} {user}: {resp.status}")
+            ids[spec.key] = room
 
         pending, t0 = list(specs), time.perf_counter()
         while pending:

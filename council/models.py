@@ -44,7 +44,7 @@ class CouncilAccount(Base):
 
     mxid: Mapped[str] = mapped_column(String(255), primary_key=True)
     roster_id: Mapped[str] = mapped_column(String(64))
-    role: Mapped[str] = mapped_column(String(16))  # deputy | staff
+    role: Mapped[str] = mapped_column(String(16))  # deputy | head | staff
     created_by_us: Mapped[bool] = mapped_column(default=False)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -73,13 +73,35 @@ class StaffMember(Person):
     position: str = Field("Секретаріат міської ради", max_length=200)
 
 
-class Commission(_Strict):
+class Head(Person):
+    """The council's head (міський голова): a member of the council who is not a deputy."""
+
+    position: str = Field("Міський голова", max_length=200)
+
+
+class _Composition(_Strict):
+    """Per-body overrides of who counts: the total composition and the quorum."""
+
+    total_composition: int | None = Field(
+        None, ge=1, le=1000, description="Total composition; default: the members listed")
+    quorum: int | None = Field(None, ge=1, description="Default: more than half of the composition")
+
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> _Composition:
+        if self.quorum is not None and self.total_composition is not None \
+                and self.quorum > self.total_composition:
+            raise ValueError(f"quorum {self.quorum} exceeds the total composition "
+                             f"{self.total_composition}")
+        return self
+
+
+class Commission(_Composition):
     id: RosterId
     name: str = Field(min_length=3, max_length=255)
     chair: RosterId | None = None
 
 
-class Body(_Strict):
+class Body(_Composition):
     """A body that holds sittings: the council itself or the executive committee."""
 
     id: RosterId
@@ -97,6 +119,8 @@ class CouncilInfo(_Strict):
     total_seats: int | None = Field(
         None, ge=1, le=1000, description="Total composition (for the quorum); default: deputies listed"
     )
+    secretary: RosterId | None = Field(None, description="The council's secretary: a deputy id")
+    convocation: str | None = Field(None, max_length=64, description="E.g. 'VIII скликання'")
 
 
 class Roster(_Strict):
@@ -105,18 +129,29 @@ class Roster(_Strict):
     commissions: tuple[Commission, ...] = ()
     deputies: tuple[Deputy, ...] = Field(min_length=1)
     secretariat: tuple[StaffMember, ...] = Field(min_length=1)
+    head: Head | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Roster:
         problems: list[str] = []
-        _unique("deputies/secretariat", [p.id for p in (*self.deputies, *self.secretariat)], problems)
+        _unique("deputies/secretariat/head", [p.id for p in self._people()], problems)
         _unique("commissions", [c.id for c in self.commissions], problems)
         _unique("bodies", [b.id for b in self.bodies], problems)
-        mxids = [p.matrix_id for p in (*self.deputies, *self.secretariat) if p.matrix_id]
+        mxids = [p.matrix_id for p in self._people() if p.matrix_id]
         _unique("matrix_id", mxids, problems)
         commission_ids = {c.id for c in self.commissions}
         deputies = {d.id: d for d in self.deputies}
-        people = deputies.keys() | {s.id for s in self.secretariat}
+        people = {p.id for p in self._people()}
+        secretary = self.council.secretary
+        if secretary is not None and secretary not in deputies:
+            problems.append(f"council: secretary {secretary!r} is not a deputy")
+        council_total = next((b.total_composition for b in self.bodies
+                              if b.kind == "council" and b.total_composition), None) \
+            or self.council.total_seats
+        for b in self.bodies:
+            if b.kind == "council" and b.quorum and council_total and b.quorum > council_total:
+                problems.append(f"body {b.id!r}: quorum {b.quorum} exceeds the total "
+                                f"composition {council_total}")
         for d in self.deputies:
             for cid in d.commissions:
                 if cid not in commission_ids:
@@ -154,6 +189,91 @@ class Roster(_Strict):
     @property
     def seats(self) -> int:
         return self.council.total_seats or len(self.deputies)
+
+    # Who counts at a sitting. `kind` is a sitting's kind ("plenary" | "commission" |
+    # "executive"), `body` its body id (a commission id for commissions).
+
+    def voters(self, kind: str, body: str) -> tuple[str, ...]:
+        """Roster ids entitled to vote at a sitting of this kind and body."""
+        if kind == "plenary":
+            head = (self.head.id,) if self.head else ()
+            return tuple(d.id for d in self.deputies) + head
+        if kind == "commission":
+            if self._commission(body) is None:
+                return ()
+            return self.commission_members(body)
+        if kind == "executive":
+            found = self._executive(body)
+            return found.members if found else ()
+        return ()
+
+    def total_composition(self, kind: str, body: str) -> int:
+        """The body's total composition (the base of the quorum and of "more than half")."""
+        override: int | None = None
+        if kind == "plenary":
+            council = self._council_body(body)
+            override = (council.total_composition if council else None) or self.council.total_seats
+        elif kind == "commission":
+            commission = self._commission(body)
+            override = commission.total_composition if commission else None
+        elif kind == "executive":
+            executive = self._executive(body)
+            override = executive.total_composition if executive else None
+        return max(1, override or len(self.voters(kind, body)))
+
+    def quorum(self, kind: str, body: str) -> int:
+        """The override, else more than half of the total composition."""
+        override: int | None = None
+        if kind == "plenary":
+            council = self._council_body(body)
+            override = council.quorum if council else None
+        elif kind == "commission":
+            commission = self._commission(body)
+            override = commission.quorum if commission else None
+        elif kind == "executive":
+            executive = self._executive(body)
+            override = executive.quorum if executive else None
+        return override or self.total_composition(kind, body) // 2 + 1
+
+    def chairs(self, kind: str, body: str) -> frozenset[str]:
+        """Roster ids who may run registration and votes besides the secretariat."""
+        if kind == "plenary":
+            head = self.head.id if self.head else None
+            return frozenset(i for i in (head, self.council.secretary) if i)
+        if kind == "commission":
+            commission = self._commission(body)
+            return frozenset({commission.chair}) if commission and commission.chair else frozenset()
+        if kind == "executive":
+            return frozenset({self.head.id}) if self.head else frozenset()
+        return frozenset()
+
+    def person(self, roster_id: str) -> Person | None:
+        """A deputy, the head or a staff member by roster id."""
+        return next((p for p in self._people() if p.id == roster_id), None)
+
+    def faction_of(self, roster_id: str) -> str | None:
+        return next((d.faction for d in self.deputies if d.id == roster_id), None)
+
+    def people_by_mxid(self, server_name: str) -> dict[str, Person]:
+        """Deputies, the head and the secretariat by Matrix id."""
+        return {p.mxid(server_name): p for p in self._people()}
+
+    def _people(self) -> tuple[Person, ...]:
+        head: tuple[Person, ...] = (self.head,) if self.head else ()
+        return (*self.deputies, *head, *self.secretariat)
+
+    def _commission(self, commission_id: str) -> Commission | None:
+        return next((c for c in self.commissions if c.id == commission_id), None)
+
+    def _council_body(self, body_id: str) -> Body | None:
+        """The council body: by id if it is one, else the only body of kind council."""
+        councils = [b for b in self.bodies if b.kind == "council"]
+        return next((b for b in councils if b.id == body_id), councils[0] if councils else None)
+
+    def _executive(self, body_id: str) -> Body | None:
+        """The executive committee: by id if it is one, else the first of its kind."""
+        found = [b for b in self.bodies if b.kind == "executive_committee"]
+        return next((b for b in found if b.id == body_id), found[0] if found else None)
 
 
 def _unique(what: str, ids: list[str], problems: list[str]) -> None:

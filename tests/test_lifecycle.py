@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,10 +19,13 @@ import aiohttp
 import pytest
 from mautrix.api import Method
 from mautrix.api import Path as MxPath
+from sqlalchemy import delete
 
 from appservice.delivery import MARKER
 from council import outbox
+from council.models import HandledEvent
 from council.roster import load_roster
+from council.store import Store
 from kabinet.wiring import Kabinet, Running, start
 from tests.conftest import SMALL_ROSTER, free_port, start_installation
 from tests.matrix_helpers import wait_for
@@ -82,6 +88,53 @@ async def test_a_restart_on_the_same_data_changes_nothing_on_the_homeserver(smal
     report = restarted.report
     assert (report.rooms_created, report.accounts_created, report.writes) == (0, 0, 0)
     assert (await healthz(restarted))[0] == 200
+
+
+
+async def test_a_transaction_the_homeserver_stored_but_never_sent_arrives_after_a_restart(small):
+    """Synapse stores an appservice transaction before sending it; stopped in between, it
+    would never send it after a restart (only services marked down are retried). The launcher
+    marks such a service down before the start, so Synapse's recoverer sends it first."""
+    old: Running = small["running"]
+    settings = old.kabinet.settings
+    roster = load_roster(SMALL_ROSTER)
+    deputy = roster.deputies[0]
+    lounge = await old.kabinet.hs.resolve_alias("#kabinet_lounge:localhost")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{old.kabinet.hs.url}/_matrix/client/v3/login", json={
+                "type": "m.login.password", "identifier": {"type": "m.id.user", "user": deputy.id},
+                "password": deputy.password}) as resp:
+            token = (await resp.json())["access_token"]
+        async with http.put(f"{old.kabinet.hs.url}/_matrix/client/v3/rooms/{lounge}/send/"
+                            f"m.room.message/{uuid.uuid4().hex}", json={"msgtype": "m.text", "body": "!ping"},
+                            headers={"Authorization": f"Bearer {token}"}) as resp:
+            event_id = (await resp.json())["event_id"]
+
+    async def handled(store: Store) -> bool:
+        async with store.session() as s:
+            return await s.get(HandledEvent, event_id) is not None
+
+    await wait_for(lambda: handled(old.kabinet.store), timeout=30, what="the !ping handled")
+    await old.stop()
+    # As if Synapse had stopped between storing the transaction and sending it.
+    store = Store(settings.db_url)
+    async with store.session() as s:
+        await s.execute(delete(HandledEvent).where(HandledEvent.event_id == event_id))
+    await store.close()
+    with contextlib.closing(sqlite3.connect(settings.data_dir / "homeserver.db")) as db:
+        as_id = old.kabinet.registration.id
+        db.execute("INSERT INTO application_services_txns (as_id, txn_id, event_ids) VALUES (?, ?, ?)",
+                   (as_id, 1_000_000, json.dumps([event_id])))
+        db.commit()
+    restarted = await start(Kabinet(settings, roster))
+    small["running"] = restarted
+    await wait_for(lambda: handled(restarted.kabinet.store), timeout=60,
+                   what="the stored transaction sent after the restart")
+    replies = await restarted.kabinet.hs.request(
+        Method.GET, MxPath.v3.rooms[lounge].messages, query={"dir": "b", "limit": "50"})
+    answers = [e for e in replies["chunk"] if e["sender"] == restarted.kabinet.hs.bot_mxid and
+               e["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == event_id]
+    assert len(answers) == 1  # handled again, answered once (the reply's outbox key)
 
 
 def synapse_running(config: str) -> bool:

@@ -11,6 +11,7 @@ from nio import AsyncClient, LoginResponse
 
 from council import rooms as registry
 from council.roster import Roster, parse_roster
+from council.sittings import member_ids
 from kabinet.wiring import Running
 from tests.conftest import SMALL_ROSTER, start_installation
 from tests.matrix_helpers import missing_memberships, settle, sync_token, timeline_since
@@ -107,6 +108,35 @@ async def test_adding_a_deputy_creates_their_account_and_their_rooms(back_to_bas
             assert rooms[key] in joined, key
     finally:
         await client.close()
+
+
+async def test_the_head_gets_an_account_the_council_rooms_a_cabinet_and_a_seat_at_sessions(
+        back_to_base):
+    def add(data):
+        data["council"]["secretary"] = "hnatyshyn"
+        data["head"] = {"id": "holova", "name": "Левицький Роман Ігорович",
+                        "password": "test-head-1"}
+
+    roster = variant(add)
+    report = await apply_and_settle(back_to_base, roster)
+    assert report.accounts_created == 1 and report.rooms_created == 3  # cabinet space + 2 rooms
+    accounts = await registry.known_accounts(back_to_base.kabinet.store)
+    assert accounts["@holova:localhost"].role == "head"
+    client = await login(back_to_base, "holova", "test-head-1")
+    try:
+        joined = set((await client.joined_rooms()).rooms)
+        rooms = await registry.room_map(back_to_base.kabinet.store)
+        for key in ("council", "announcements", "lounge", "commissions", "sittings",
+                    "cabinet:holova", "notes:holova", "cabinet_space:holova"):
+            assert rooms[key] in joined, key
+        assert not {rooms["commission:budget"], rooms["commission:land"]} & joined
+    finally:
+        await client.close()
+    # A plenary sitting's participants: the deputies, then the head, then the secretariat.
+    assert member_ids(roster, "plenary", "council") == [
+        "bondar", "hnatyshyn", "zvarych", "kuzmych", "holova", "clerk"]
+    again = await back_to_base.kabinet.apply_roster(roster)
+    assert again.writes == 0 and again.changes == []
 
 
 async def test_renaming_a_commission_renames_its_room_with_one_event(back_to_base):

@@ -91,8 +91,8 @@ def test_the_secretariat_publishes_a_session_from_the_command_line(tmp_path: Pat
     assert kabinet(data, "drafts", "reorder", 1, "3", "2", "1").returncode == 0
     report = kabinet(data, "report", "paper")
     assert report.returncode == 0, report.stderr
-    # 1 + 1 + 3 + 3 (version 2 of draft 2) pages, 36 deputies and 3 staff.
-    assert "total: 8 pages of drafts; 312 single-sided copies or 234 double-sided sheets" \
+    # 1 + 1 + 3 + 3 (version 2 of draft 2) pages, 36 deputies, the head and 3 staff.
+    assert "total: 8 pages of drafts; 320 single-sided copies or 240 double-sided sheets" \
         in report.stdout
     listing = kabinet(data, "sitting", "list")
     assert "Пленарне засідання сесії № 42: Сорок друга сесія" in listing.stdout

@@ -119,11 +119,11 @@ async def test_a_sitting_and_its_drafts_are_stored_with_their_messages(store, ct
         ("2", 1, "withdrawn"), ("1", 2, "active")]
     assert agenda_items[1]["event_id"] == f"$outbox:draft:{i}:v2:sitting"
     # Paper: 3 + 1 PDF pages and an estimated DOCX page (4,200 characters -> 3 pages),
-    # to the 36 deputies and 3 secretariat staff.
+    # to the 36 deputies, the head and 3 secretariat staff.
     pages = [x.pages for _, vs in v.items for x in vs]
     assert sorted(pages) == [1, 3, 3]
-    assert v.paper.recipients == 39
-    assert v.paper.copies == 7 * 39 and v.paper.sheets == (2 + 1 + 2) * 39
+    assert v.paper.recipients == 40
+    assert v.paper.copies == 7 * 40 and v.paper.sheets == (2 + 1 + 2) * 40
 
 
 @pytest.mark.parametrize(("data", "code"), [
@@ -231,7 +231,8 @@ def test_sitting_rooms_hold_the_body_and_the_secretariat_with_sitting_power_leve
                                            starts_at=starts, number=None), roster, "localhost", KYIV)
 
     plenary = spec("plenary", "council")
-    assert plenary.members == {d.mxid("localhost") for d in roster.deputies} | staff
+    assert roster.head is not None  # the head votes at plenary sittings
+    assert plenary.members == {d.mxid("localhost") for d in (*roster.deputies, roster.head)} | staff
     budget = spec("commission", "budget")
     assert budget.members == {f"@{d}:localhost" for d in roster.commission_members("budget")} | staff
     executive = spec("executive", "executive")

@@ -112,7 +112,7 @@ async def test_the_staff_api_creates_a_sitting_and_publishes_drafts(settled, sta
             detail = await r.json()
         [item] = detail["items"]  # nothing from the refused uploads
         assert (item["number"], item["commission"], item["versions"][0]["pages"]) == ("1", "budget", 2)
-        assert detail["paper"]["pages"] == 2 and detail["paper"]["copies"] == 2 * 39
+        assert detail["paper"]["pages"] == 2 and detail["paper"]["copies"] == 2 * 40
         async with http.get(f"{base}{created['download']}") as r:
             assert r.status == 200
             assert r.headers["Content-Type"] == "application/pdf"
@@ -179,7 +179,7 @@ async def test_the_sitting_page_renders_the_agenda(page: Page, settled, staff, v
     # Three days ahead: both law checks warn, on the page too.
     await expect(page.locator(".law-warning").first).to_contain_text("ст. 46")
     await expect(page.locator("#item-1 .law-warning")).to_contain_text("ст. 15")
-    await expect(page.locator("#paper")).to_contain_text("78")
+    await expect(page.locator("#paper")).to_contain_text("80")
     await assert_fits_horizontally(page, viewport)
     await page.goto("/sittings")
     await expect(page.locator("#upcoming").get_by_role("link", name=title, exact=False)).to_be_visible()

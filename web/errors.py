@@ -28,6 +28,7 @@ from council.files.kinds import UnsupportedFile, UnusualArchive
 from council.law.deadlines import DeadlineError
 from council.sittings.inputs import SittingError
 from council.sittings.paper import CorruptedFile
+from council.votes.inputs import VoteError
 from web.pages import render
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,17 @@ DOMAIN_ERRORS: tuple[tuple[type[Exception], str | None, int, str], ...] = (
     (SittingError, "KB_CORRUPTED_FILE", 400, "KB_CORRUPTED_FILE"),
     (SittingError, "KB_NO_FILE", 400, "KB_NO_FILE"),
     (SittingError, "KB_BAD_ORDER", 400, "KB_BAD_ORDER"),
+    (VoteError, "KB_UNKNOWN_ITEM", 404, "KB_UNKNOWN_ITEM"),
+    (VoteError, "KB_UNKNOWN_VOTE", 404, "KB_UNKNOWN_VOTE"),
+    (VoteError, "KB_UNKNOWN_MEMBER", 404, "KB_UNKNOWN_MEMBER"),
+    (VoteError, "KB_NOT_CHAIR", 403, "KB_NOT_CHAIR"),
+    (VoteError, "KB_NOT_A_MEMBER", 422, "KB_NOT_A_MEMBER"),
+    (VoteError, "KB_ITEM_WITHDRAWN", 409, "KB_ITEM_WITHDRAWN"),
+    (VoteError, "KB_NO_QUORUM", 409, "KB_NO_QUORUM"),
+    (VoteError, "KB_VOTE_OPEN", 409, "KB_VOTE_OPEN"),
+    (VoteError, "KB_VOTE_CLOSED", 409, "KB_VOTE_CLOSED"),
+    (VoteError, "KB_NO_VOTE", 409, "KB_NO_VOTE"),
+    (VoteError, None, 409, "KB_VOTE_REFUSED"),
     (KeyReused, None, 422, "KB_IDEMPOTENCY_KEY_REUSED"),
     (AppealError, None, 409, "KB_APPEAL_REFUSED"),
     (DeadlineError, None, 422, "KB_DEADLINE_REFUSED"),
@@ -126,7 +138,7 @@ def domain_status(exc: Exception) -> tuple[int, str]:
 def domain_error(exc: Exception) -> web.Response:
     """A domain error as the JSON error: its bilingual message, and the field at fault."""
     status, errcode = domain_status(exc)
-    if isinstance(exc, SittingError):
+    if isinstance(exc, SittingError | VoteError):
         return json_error(status, errcode, f"{exc.uk} / {exc.en}",
                           **({"fields": {exc.field: exc.en}} if exc.field else {}))
     return json_error(status, errcode, str(exc))

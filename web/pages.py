@@ -39,8 +39,8 @@ def render(request: web.Request, template: str, context: dict[str, Any], status:
     """Render with the request's language; `?lang=` is remembered in a cookie."""
     lang = i18n.request_locale(request)
     tr = i18n.translations(lang)
-    context = {**context, "_": tr.gettext, "lang": lang, "site": request.app[SITE],
-               "path": request.path}
+    context = {**context, "_": tr.gettext, "pgettext": tr.pgettext, "lang": lang,
+               "site": request.app[SITE], "path": request.path}
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     if request.query.get(i18n.COOKIE) in i18n.LOCALES:
         response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax")

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from appservice.rooms import STAFF_POWER, RoomSpec
 from council import rooms as keys
-from council.roster import Deputy, Roster
+from council.roster import Person, Roster
 
 
-def _deputy_short(deputy: Deputy) -> str:
-    parts = deputy.name.split()
-    return " ".join(parts[:2]) if len(parts) >= 2 else deputy.name
+def _deputy_short(person: Person) -> str:
+    parts = person.name.split()
+    return " ".join(parts[:2]) if len(parts) >= 2 else person.name
 
 
 def desired_rooms(roster: Roster, server_name: str) -> list[RoomSpec]:
     """Every roster-defined room, children before the spaces that hold them."""
     deputies = {d.id: d.mxid(server_name) for d in roster.deputies}
     staff = roster.secretariat_mxids(server_name)
-    everyone = frozenset(deputies.values()) | staff
+    # The head is a member of the council: in its rooms and spaces, in no commission.
+    head = frozenset({roster.head.mxid(server_name)}) if roster.head else frozenset()
+    everyone = frozenset(deputies.values()) | head | staff
     council_ref = next((b.id for b in roster.bodies if b.kind == "council"), "council")
     council_name = roster.council.short_name or roster.council.name
     rooms: list[RoomSpec] = []
@@ -54,19 +56,30 @@ def desired_rooms(roster: Roster, server_name: str) -> list[RoomSpec]:
                                       keys.sittings_space())))
 
     for d in roster.deputies:
-        me = deputies[d.id]
-        rooms.append(RoomSpec(
-            key=keys.cabinet(d.id), kind="cabinet", ref=d.id,
-            name=f"Кабінет — {_deputy_short(d)}",
+        rooms += _cabinet(d, f"Кабінет депутата: {d.name}", "Особисті замітки депутата.",
+                          server_name, staff)
+    if roster.head:
+        rooms += _cabinet(roster.head, f"Кабінет: {roster.head.name}", "Особисті замітки.",
+                          server_name, staff)
+    return rooms
+
+
+def _cabinet(person: Person, space_name: str, notes_topic: str, server_name: str,
+             staff: frozenset[str]) -> list[RoomSpec]:
+    """A personal cabinet: the room shared with the secretariat, private notes, their space."""
+    me = person.mxid(server_name)
+    return [
+        RoomSpec(
+            key=keys.cabinet(person.id), kind="cabinet", ref=person.id,
+            name=f"Кабінет — {_deputy_short(person)}",
             topic="Особисті повідомлення, документи та нагадування від секретаріату.",
-            members=frozenset({me}) | staff, staff=staff))
-        rooms.append(RoomSpec(
-            key=keys.notes(d.id), kind="notes", ref=d.id, name="Мої замітки",
-            topic="Особисті замітки депутата. Бачите лише ви.", members=frozenset({me})))
-        rooms.append(RoomSpec(
-            key=keys.cabinet_space(d.id), kind="cabinet", ref=d.id,
-            name=f"Кабінет депутата: {d.name}",
+            members=frozenset({me}) | staff, staff=staff),
+        RoomSpec(
+            key=keys.notes(person.id), kind="notes", ref=person.id, name="Мої замітки",
+            topic=f"{notes_topic} Бачите лише ви.", members=frozenset({me})),
+        RoomSpec(
+            key=keys.cabinet_space(person.id), kind="cabinet", ref=person.id, name=space_name,
             topic="Особистий простір: кабінет, замітки, звернення громадян.",
             members=frozenset({me}) | staff, staff=staff, space=True,
-            children=(keys.cabinet(d.id), keys.notes(d.id))))
-    return rooms
+            children=(keys.cabinet(person.id), keys.notes(person.id))),
+    ]

@@ -160,7 +160,10 @@ class Reconciler:
     async def _accounts(self, roster: Roster, report: Report) -> set[str]:
         server = self.hs.server_name
         known = await registry.known_accounts(self.store)
-        people = [(p, "deputy") for p in roster.deputies] + [(p, "staff") for p in roster.secretariat]
+        # The role is informational (nothing reads it back): who the roster said they were.
+        people: list[tuple[Person, str]] = [(p, "deputy") for p in roster.deputies]
+        people += [(roster.head, "head")] if roster.head else []
+        people += [(p, "staff") for p in roster.secretariat]
         missing = [(p, role, p.mxid(server)) for p, role in people if p.mxid(server) not in known]
 
         async def account(person: Person, mxid: str) -> bool:
@@ -190,7 +193,7 @@ class Reconciler:
                                 known=room_ids.get(spec.key))
         room_id = room_ids[spec.key] = got.room_id
         if got.created:
-            self._created(spec, report)
+            self._created(spec, got.problems, report)
             await record(self.store, spec, room_id)
             return  # made as the spec says: nothing to bring in line
         if got.found:
@@ -217,9 +220,10 @@ class Reconciler:
             report.note(f"{key}: removed {user}")
 
     @staticmethod
-    def _created(spec: RoomSpec, report: Report) -> None:
+    def _created(spec: RoomSpec, problems: tuple[str, ...], report: Report) -> None:
         report.rooms_created += 1
-        report.invites += len(spec.members)
+        report.invites += len(spec.members) - len(problems)
+        report.problems += [f"{spec.key}: {p}" for p in problems]
         report.note(f"created {'space' if spec.space else 'room'} {spec.key} «{spec.name}» "
                     f"with {len(spec.members)} members")
 

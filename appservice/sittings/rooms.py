@@ -52,13 +52,14 @@ POLL_END = "org.matrix.msc3381.poll.end"
 def sitting_power_overrides() -> dict[str, Any]:
     """Sitting rooms: only the bot starts or ends polls and nobody else redacts (votes stay)."""
     return {
-        "extra_events": {POLL_START: 100, POLL_END: 100, "m.room.redaction": 100},
+        "extra_events": {POLL_START: 100, POLL_END: 100, "m.poll.start": 100, "m.poll.end": 100,
+                         "m.room.redaction": 100},
         "redact": 100,
     }
 
 
 def sitting_spec(sitting: domain.Sitting, roster: Roster, server_name: str, tz: ZoneInfo) -> RoomSpec:
-    people = {p.id: p.mxid(server_name) for p in (*roster.deputies, *roster.secretariat)}
+    people = {p.id: mxid for mxid, p in roster.people_by_mxid(server_name).items()}
     staff = roster.secretariat_mxids(server_name)
     members = frozenset(people[i] for i in domain.member_ids(roster, sitting.kind, sitting.body)
                         if i in people)
@@ -129,6 +130,8 @@ class SittingRooms(Worker):
         got = await ensure_room(self.hs, spec, alias_prefix=self.alias_prefix,
                                 room_version=self.room_version,
                                 extra_state=[parent_state(space_id, self.hs.server_name)])
+        for problem in got.problems:  # a refused invite: resync_members tries again
+            log.warning("%s: %s", spec.key, problem)
         if got.created:
             self.rooms_created += 1
             log.info("created sitting room %s (%s) with %d members", spec.key, got.room_id,

@@ -5,6 +5,7 @@ from sqlalchemy import Connection, create_engine, pool
 
 import council.appeals  # noqa: F401  (appeals and mail-queue tables)
 from council import sittings as _sittings  # noqa: F401  (sittings, agenda items, drafts)
+from council import votes as _votes  # noqa: F401  (registration, votes, roll-calls)
 from council.models import Base
 
 config = context.config

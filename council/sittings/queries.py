@@ -19,12 +19,9 @@ from council.sittings.tables import AgendaItem, DraftVersion, Sitting
 
 
 def member_ids(roster: Roster, kind: str, body: str) -> list[str]:
-    """Roster ids of a sitting's participants: the body's members and the secretariat."""
-    if kind == "commission":
-        people = list(roster.commission_members(body))
-    else:
-        found = next((b for b in roster.bodies if b.id == body), None)
-        people = list(roster.body_members(found)) if found else [d.id for d in roster.deputies]
+    """Roster ids of a sitting's participants: its voters (with the head at plenary ones) and
+    the secretariat, in that order, each once."""
+    people = list(dict.fromkeys(roster.voters(kind, body)))
     staff = [s.id for s in roster.secretariat]
     return people + [s for s in staff if s not in people]
 

@@ -18,10 +18,15 @@ A feature (kabinet/features/<name>.py) is an object with a `name` and two method
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from pydantic import ValidationError
 
 if TYPE_CHECKING:
+    from kabinet.core import Core
     from kabinet.installation import Installation
 
 Subparsers = argparse._SubParsersAction
@@ -36,9 +41,35 @@ class Feature(Protocol):
     def cli(self, sub: Subparsers, common: CommonOptions) -> None: ...
 
 
+class CliError(Exception):
+    """A command's own refusal (a file it cannot read, a date it cannot parse)."""
+
+
+C = TypeVar("C")
+
+
+async def guarded(core: Core, context: C, body: Callable[[C], Awaitable[int]],
+                  refusals: tuple[type[Exception], ...]) -> int:
+    """Run a store command's body in the store's life: a refusal of the domain (`refusals`:
+    errors with `.uk` and `.en`), bad input or a `CliError` is said on stderr with exit code 2;
+    nothing was written (each body writes in one unit of work)."""
+    async with asynccontextmanager(core.store_ctx)():
+        try:
+            return await body(context)
+        except refusals as exc:
+            print(f"error: {getattr(exc, 'uk', exc)} / {getattr(exc, 'en', '')}", file=sys.stderr)
+        except ValidationError as exc:
+            for e in exc.errors():
+                print(f"error: {'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}", file=sys.stderr)
+        except CliError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+    return 2
+
+
 def default_features() -> list[Feature]:
     """Every feature, fresh (a feature instance belongs to one Kabinet), in wiring order."""
     from kabinet.features.appeals import Appeals
     from kabinet.features.sittings import Sittings
+    from kabinet.features.votes import Votes
 
-    return [Sittings(), Appeals()]
+    return [Sittings(), Appeals(), Votes()]

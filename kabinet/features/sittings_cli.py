@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from collections.abc import Callable
-from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -25,16 +23,12 @@ from council.models import utcnow
 from council.sittings.agenda import sitting_heading, when
 from council.sittings.paper import Paper
 from kabinet.core import Core
-from kabinet.features import CommonOptions, Subparsers
+from kabinet.features import CliError, CommonOptions, Subparsers, guarded
 
 MANIFESTS = ("manifest.yaml", "manifest.yml", "manifest.csv")
 
 # How a command gets the sittings domain's context (kabinet.features.sittings.context).
 Context = Callable[[Core], domain.Context]
-
-
-class CliError(Exception):
-    pass
 
 
 def add_commands(sub: Subparsers, common: CommonOptions, context: Context) -> None:
@@ -90,17 +84,7 @@ def add_commands(sub: Subparsers, common: CommonOptions, context: Context) -> No
 
 
 async def _guarded(core: Core, context: Context, body: Any) -> int:
-    async with asynccontextmanager(core.store_ctx)():
-        try:
-            return await body(context(core))
-        except domain.SittingError as exc:
-            print(f"error: {exc.uk} / {exc.en}", file=sys.stderr)
-        except ValidationError as exc:
-            for e in exc.errors():
-                print(f"error: {'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}", file=sys.stderr)
-        except CliError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-    return 2
+    return await guarded(core, context(core), body, (domain.SittingError,))
 
 
 def _read(path: Path) -> bytes:

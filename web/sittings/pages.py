@@ -13,6 +13,7 @@ from council.models import utcnow
 from council.sittings.agenda import KIND_NAMES, sitting_heading, when
 from web.pages import SITE, render
 from web.sittings.common import DEPS, download_path, path_id, sitting_id
+from web.votes.pages import sitting_section
 
 __all__ = ["add_routes"]
 
@@ -38,13 +39,14 @@ async def sitting_page(request: web.Request) -> web.Response:
     ctx = deps.context()
     async with deps.store.session() as s:
         v = await domain.view(s, ctx, sitting_id(request))
+        votes = await sitting_section(request, s, v.sitting.id)
     commissions = {c.id: c.name for c in ctx.roster.commissions}
     heading = sitting_heading(v.sitting.kind, v.sitting.title, v.sitting.number)
     return render(request, "sitting.html", {
         "v": v, "heading": heading, "starts": when(v.sitting.starts_at, ctx.tz),
         "commissions": commissions, "download": download_path,
         "day": lambda moment: when(moment, ctx.tz)[:10],
-        "kind_en": KIND_NAMES.get(v.sitting.kind, KIND_NAMES["plenary"])[1]})
+        "kind_en": KIND_NAMES.get(v.sitting.kind, KIND_NAMES["plenary"])[1], **votes})
 
 
 async def draft_download(request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,145 @@
+"""Registration, quorum and roll-call votes at sittings, and their publication.
+
+Every operation runs in the caller's unit of work and enqueues what Matrix must be told
+(outbox, same transaction). The bot is the teller: each response is stored as it arrives, the
+count is taken at the poll's end (council/votes/operations.py says why there), and each
+closed vote keeps its roll-call and a SHA-256 digest anyone can recompute (tally.canonical).
+"""
+
+from council.votes import ballots, tally
+from council.votes.ballots import POLL_END, POLL_START, RESPONSE_TYPES, VOTE_KEY
+from council.votes.changes import Changes
+from council.votes.counting import (
+    ResponseOutcome,
+    finalise_overdue,
+    poll_ended,
+    poll_started,
+    record_response,
+)
+from council.votes.inputs import (
+    ANSWERS,
+    MAJORITY_EN,
+    MAJORITY_UK,
+    MAJORITY_WORDS,
+    OUTCOME_EN,
+    OUTCOME_UK,
+    PRESENT,
+    RESULT_EN,
+    RESULT_UK,
+    SECRET_WORDS,
+    Actor,
+    Answer,
+    Context,
+    Majority,
+    NewAbsence,
+    NewConflict,
+    OpenVote,
+    Result,
+    VoteError,
+)
+from council.votes.opendata import MOTION_COLUMNS, VOTER_COLUMNS, MotionRow, VoterRow, open_data
+from council.votes.operations import (
+    close_current,
+    current_vote,
+    declare_conflict,
+    due_to_close,
+    open_vote,
+    request_close,
+)
+from council.votes.operations import poll_key as vote_poll_key
+from council.votes.queries import (
+    AttendanceView,
+    ConflictLine,
+    DeputyRecord,
+    LiveView,
+    LiveVote,
+    RecordLine,
+    RollLine,
+    VoteView,
+    YearAttendance,
+    attendance,
+    deputy_record,
+    live,
+    sitting_votes,
+)
+from council.votes.registration import notify_absence, open_registration, refresh_counts
+from council.votes.registration import poll_key as registration_poll_key
+from council.votes.tables import (
+    Absence,
+    Attendance,
+    Conflict,
+    Registration,
+    RollCall,
+    Vote,
+    VoteResponse,
+)
+
+__all__ = [
+    "ANSWERS",
+    "MAJORITY_EN",
+    "MAJORITY_UK",
+    "MAJORITY_WORDS",
+    "MOTION_COLUMNS",
+    "OUTCOME_EN",
+    "OUTCOME_UK",
+    "POLL_END",
+    "POLL_START",
+    "PRESENT",
+    "RESPONSE_TYPES",
+    "RESULT_EN",
+    "RESULT_UK",
+    "SECRET_WORDS",
+    "VOTER_COLUMNS",
+    "VOTE_KEY",
+    "Absence",
+    "Actor",
+    "Answer",
+    "Attendance",
+    "AttendanceView",
+    "Changes",
+    "Conflict",
+    "ConflictLine",
+    "Context",
+    "DeputyRecord",
+    "LiveView",
+    "LiveVote",
+    "Majority",
+    "MotionRow",
+    "NewAbsence",
+    "NewConflict",
+    "OpenVote",
+    "RecordLine",
+    "Registration",
+    "ResponseOutcome",
+    "Result",
+    "RollCall",
+    "RollLine",
+    "Vote",
+    "VoteError",
+    "VoteResponse",
+    "VoteView",
+    "VoterRow",
+    "YearAttendance",
+    "attendance",
+    "ballots",
+    "close_current",
+    "current_vote",
+    "declare_conflict",
+    "deputy_record",
+    "due_to_close",
+    "finalise_overdue",
+    "live",
+    "notify_absence",
+    "open_data",
+    "open_registration",
+    "open_vote",
+    "poll_ended",
+    "poll_started",
+    "record_response",
+    "refresh_counts",
+    "registration_poll_key",
+    "request_close",
+    "sitting_votes",
+    "tally",
+    "vote_poll_key",
+]

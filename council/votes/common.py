@@ -1,0 +1,67 @@
+"""What the votes operations share: who may act, who is entitled, who is registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from council import outbox
+from council.sittings import get_sitting, room
+from council.sittings.agenda import notice
+from council.sittings.tables import Sitting
+from council.votes.inputs import Actor, Context, VoteError
+from council.votes.tables import Attendance
+
+
+def entitled(ctx: Context, sitting: Sitting) -> list[dict[str, Any]]:
+    """Who may vote at this sitting, as the roster says now (kept as a snapshot)."""
+    out = []
+    for member_id in ctx.roster.voters(sitting.kind, sitting.body):
+        person = ctx.roster.person(member_id)
+        if person is not None:
+            out.append({"id": member_id, "name": person.name, "mxid": person.mxid(ctx.server_name),
+                        "faction": ctx.roster.faction_of(member_id)})
+    return out
+
+
+def member_of(ctx: Context, mxid: str) -> str | None:
+    person = ctx.roster.people_by_mxid(ctx.server_name).get(mxid)
+    return person.id if person else None
+
+
+def is_staff(ctx: Context, actor: Actor) -> bool:
+    return actor.mxid is None or actor.mxid in ctx.roster.secretariat_mxids(ctx.server_name)
+
+
+def may_run(ctx: Context, sitting: Sitting, actor: Actor) -> bool:
+    """The chair of the sitting (head, council's secretary, commission chair) or the secretariat;
+    `cli` and `api` actors are the secretariat's own tools."""
+    if is_staff(ctx, actor):
+        return True
+    me = member_of(ctx, actor.mxid or "")
+    return me is not None and me in ctx.roster.chairs(sitting.kind, sitting.body)
+
+
+async def sitting_for_runner(session: AsyncSession, ctx: Context, sitting_id: int,
+                             actor: Actor) -> Sitting:
+    sitting = await get_sitting(session, sitting_id)
+    if not may_run(ctx, sitting, actor):
+        raise VoteError("KB_NOT_CHAIR",
+                        "це може зробити лише головуючий або секретаріат",
+                        "only the chair of the sitting or the secretariat can do this")
+    return sitting
+
+
+async def registered(session: AsyncSession, sitting_id: int) -> list[str]:
+    return list((await session.scalars(
+        select(Attendance.member_id).where(Attendance.sitting_id == sitting_id)
+        .order_by(Attendance.id))).all())
+
+
+async def reply(session: AsyncSession, sitting_id: int, key: str, text: str,
+                thread_root: str | None) -> None:
+    """A notice in the sitting room, in the poll's thread: says why an answer was not counted."""
+    await outbox.enqueue(session, key, room(sitting_id), "m.room.message",
+                         notice(text, thread_root=thread_root))
