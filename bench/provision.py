@@ -118,7 +118,7 @@ def create_body(spec: RoomSpec, ids: dict[str, str], server: str, bot: str,
 async def raw_provision(hs: Homeserver, specs: list[RoomSpec], room_version: str
                         ) -> tuple[float, dict[str, str]]:
     """Time B: createRoom for every spec, `concurrency` in flight, children before spaces."""
-    limit, ids = asyncio.Semaphore(hs.concurrency), {}
+    limit, ids = asyncio.Semaphore(hs.concurrency), dict[str, str]()
     headers = {"Authorization": f"Bearer {hs.as_token}"}
     async with aiohttp.ClientSession(headers=headers,
                                      timeout=aiohttp.ClientTimeout(total=120)) as http:

@@ -7,6 +7,8 @@ restarts it in place."""
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from mautrix.api import Method
@@ -327,6 +330,19 @@ async def test_a_roll_call_counts_latest_answers_conflicts_outsiders_and_not_lat
                                 and body(e).startswith("🗳"), "the result in the announcements"))
     assert "голосування № 1, питання 1" in news and "не прийнято" in news
 
+    # Published on the site as soon as it is counted: the page, the open data, the PDF.
+    site = inst.running.web_url.rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{site}/sittings/{hall.sitting_id}") as resp:
+            page = await resp.text()
+        async with http.get(f"{site}/sittings/{hall.sitting_id}/votes.csv") as resp:
+            rows = list(csv.DictReader(io.StringIO(await resp.text())))
+        async with http.get(f"{site}/sittings/{hall.sitting_id}/votes.pdf") as resp:
+            pdf = (resp.status, resp.content_type, await resp.read())
+    assert view.digest in page
+    assert {r["voterId"]: r["result"] for r in rows} == {
+        A: "Проти", B: "За", C: "Не голосував", D: "Не голосував", E: "Відсутній"}
+    assert pdf[:2] == (200, "application/pdf") and pdf[2].startswith(b"%PDF")
     # Anyone can recount: `kabinet votes audit` re-reads the poll's relations and agrees ...
     assert await audit(inst, hall.sitting_id) == 0
     out = capsys.readouterr().out
