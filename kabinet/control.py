@@ -172,12 +172,20 @@ def install(kabinet: Installation) -> Control:
         def resumed() -> None:  # the homeserver is back: work that waited for it goes on now
             for wake in kabinet.on_homeserver_back:
                 wake()
+            stranded = asyncio.get_running_loop().create_task(kabinet.send_stranded_transactions())
+            stranded.add_done_callback(_log_failure)
 
         async def supervise_homeserver() -> None:
             await synapse.supervise(on_restart=resumed)
 
         kabinet.workers.append(supervise_homeserver)
     return control
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not nudge the homeserver to resend stranded transactions: %s",
+                    task.exception())
 
 
 # -- the command line's side ------------------------------------------------------------------

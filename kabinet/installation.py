@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
+from mautrix.types import EventType, Obj, RoomID
 
 from appservice.commands import Commands
 from appservice.delivery import Delivery
@@ -17,6 +18,7 @@ from appservice.homeserver import Homeserver
 from appservice.roster.reconcile import Reconciler, Report
 from appservice.transactions import FailedEventRetries, TransactionServer
 from council import inbox
+from council import rooms as room_registry
 from council.roster import Roster
 from kabinet.core import Core
 from kabinet.launcher import (
@@ -110,6 +112,18 @@ class Installation(Core):
         return Reconciler(self.hs, self.store, alias_prefix=self.settings.appservice.alias_prefix,
                           room_version=self.settings.homeserver.room_version,
                           create_account=create)
+
+    async def send_stranded_transactions(self) -> None:
+        """Synapse starts sending to appservices (and so resending what it had stranded) only
+        when a new event concerns one; after a restart that writes nothing there may be none.
+        One hidden event in the council space (clients show no space timeline) starts it."""
+        if self.synapse is None or not self.synapse.unsent:
+            return
+        space = (await room_registry.room_map(self.store)).get(room_registry.council_space())
+        if space is not None:
+            await self.hs.bot.send_message_event(RoomID(space), EventType.find("ua.kabinet.nudge"),
+                                                 Obj(reason="resend stranded transactions"))
+        self.synapse.unsent = 0
 
     async def apply_roster(self, roster: Roster | None = None) -> Report:
         report = await self.reconciler().apply(roster or self.roster)

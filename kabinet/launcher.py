@@ -107,6 +107,8 @@ class EmbeddedSynapse:
     _output: collections.deque[str] = field(
         default_factory=lambda: collections.deque(maxlen=40), repr=False)
     _drain: asyncio.Task[None] | None = field(default=None, repr=False)
+    # Transactions found stored but unsent at the last start (resume_unsent_transactions).
+    unsent: int = 0
 
     @property
     def url(self) -> str:
@@ -229,6 +231,7 @@ class EmbeddedSynapse:
             if resumed:
                 log.warning("the homeserver stopped with %d appservice transaction(s) unsent; "
                             "they are sent again now", resumed)
+                self.unsent = resumed  # the owner nudges the stream once it serves (see there)
             self.process = await self._run_synapse()
             self._drain = asyncio.create_task(self._keep_output(self.process))
             self.pid_path.write_text(str(self.process.pid))

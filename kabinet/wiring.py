@@ -112,6 +112,7 @@ async def start(kabinet: Kabinet, *, demo: bool = False) -> Running:
         await web.TCPSite(runner, s.web.host, s.web.port).start()
         if not await kabinet.hs.ping(kabinet.registration.id):
             log.warning("the homeserver cannot reach the appservice at %s", s.appservice_url)
+        await kabinet.send_stranded_transactions()  # now that the appservice endpoint answers
         await kabinet.hs.bot.set_displayname(s.appservice.bot_displayname)  # writes only a change
         report = await kabinet.apply_roster()
         kabinet.delivery.start()

@@ -114,6 +114,11 @@ async def test_the_roll_call_counts_the_latest_answer_of_entitled_members_before
     assert view.digest == tally.digest(hall.sitting_id, 1, "1", "total", 4, lines)
     assert {f"vote:{vote_id}:result", f"vote:{vote_id}:announce"} <= keys
     assert replies == 4  # outsider, unknown answer, malformed, late: each told why
+    async with store.session() as s:
+        voted_unregistered = await domain.deputy_record(s, hall.ctx, "lysenko")
+    # Answering a roll-call is being there, registered or not (art. 37 counts attendance).
+    assert [(y.kind, y.sittings, y.attended, y.missed_more_than_half)
+            for y in voted_unregistered.years] == [("plenary", 1, 1, False)]
 
 
 async def test_the_vote_closes_itself_when_every_entitled_member_has_answered(

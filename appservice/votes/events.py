@@ -15,6 +15,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
+from mautrix.errors import MatrixRequestError
 from mautrix.types import Event
 from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,7 +81,13 @@ class VoteEvents:
         vote = await session.get(domain.Vote, ref) if isinstance(ref, int) else None
         if isinstance(poll_id, str) and vote is not None and vote.status != "closed":
             # What the homeserver stored before this end is counted, even if never sent to us.
-            await self.catch_up(session, room_id, poll_id, until=event_id)
+            # A homeserver that cannot answer now must not hold the count back: a failed end
+            # would be retried later, and answers after it would meanwhile count as on time.
+            try:
+                await self.catch_up(session, room_id, poll_id, until=event_id)
+            except (MatrixRequestError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("vote %s: the poll's relations could not be read (%s); counting what "
+                            "the stream delivered", ref, type(exc).__name__)
         ended = await domain.poll_ended(session, self.context(), content=content, event_id=event_id)
         if ended is not None:
             self._signal(session, ended.sitting_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import outbox
@@ -44,13 +44,23 @@ def may_run(ctx: Context, sitting: Sitting, actor: Actor) -> bool:
     return me is not None and me in ctx.roster.chairs(sitting.kind, sitting.body)
 
 
+async def lock_sitting(session: AsyncSession, sitting_id: int) -> None:
+    """A write to the sitting's row first (it changes nothing): the row lock on PostgreSQL, the
+    database's write lock on SQLite (where a read takes none). Two commands on one sitting —
+    two `!vote` at once, the timer and the last answer — then run one after the other, and the
+    second reads what the first committed."""
+    await session.execute(update(Sitting).where(Sitting.id == sitting_id).values(id=Sitting.id))
+
+
 async def sitting_for_runner(session: AsyncSession, ctx: Context, sitting_id: int,
                              actor: Actor) -> Sitting:
+    """The sitting, locked, if the actor may run it (the check comes before the lock)."""
     sitting = await get_sitting(session, sitting_id)
     if not may_run(ctx, sitting, actor):
         raise VoteError("KB_NOT_CHAIR",
                         "це може зробити лише головуючий або секретаріат",
                         "only the chair of the sitting or the secretariat can do this")
+    await lock_sitting(session, sitting_id)
     return sitting
 
 

@@ -16,7 +16,7 @@ from council.models import OutboxMessage, utcnow
 from council.sittings import AgendaItem, get_sitting, room
 from council.sittings.agenda import sitting_heading
 from council.votes import ballots, tally
-from council.votes.common import registered, reply
+from council.votes.common import lock_sitting, registered, reply
 from council.votes.inputs import Context
 from council.votes.operations import END_ECHO_GRACE, _poll_owner, end_key, poll_key
 from council.votes.registration import register
@@ -112,8 +112,12 @@ async def poll_ended(session: AsyncSession, ctx: Context, *, content: dict[str, 
                      event_id: str) -> Vote | None:
     """The bot's own poll end came back: everything before it is in; count and publish."""
     ref = _marker(content).get("vote")
-    vote = await session.get(Vote, ref, with_for_update=True) if isinstance(ref, int) else None
-    if vote is None or vote.status == "closed":
+    vote = await session.get(Vote, ref) if isinstance(ref, int) else None
+    if vote is None:
+        return None
+    await lock_sitting(session, vote.sitting_id)
+    await session.refresh(vote)  # after the lock: counted meanwhile by the overdue fallback?
+    if vote.status == "closed":
         return None
     await _finalise(session, ctx, vote, event_id)
     return vote
@@ -124,13 +128,19 @@ async def finalise_overdue(session: AsyncSession, ctx: Context, now: datetime | 
     """Votes whose poll end was sent long ago but never came back (it is lost to the
     appservice): counted from what arrived, so that none stays `closing` for ever."""
     limit = (now or utcnow()) - END_ECHO_GRACE
-    votes = (await session.scalars(select(Vote).where(
-        Vote.status == "closing", Vote.close_requested_at <= limit))).all()
+    votes = (await session.scalars(select(Vote).where(Vote.status == "closing"))).all()
     done = []
     for vote in votes:
+        # The grace runs from the end's sending (not the close request: after an outage the
+        # end goes out late, and the answers queued ahead of it come back after it).
         sent = await session.scalar(select(OutboxMessage.event_id).where(
-            OutboxMessage.key == end_key(vote.id), OutboxMessage.status == "sent"))
-        if sent:
+            OutboxMessage.key == end_key(vote.id), OutboxMessage.status == "sent",
+            OutboxMessage.sent_at <= limit))
+        if not sent:
+            continue
+        await lock_sitting(session, vote.sitting_id)
+        await session.refresh(vote)
+        if vote.status == "closing":
             log.warning("vote %d: its poll end %s never came back; counting without it", vote.id, sent)
             await _finalise(session, ctx, vote, sent)
             done.append(vote.id)

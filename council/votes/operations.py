@@ -19,7 +19,7 @@ from council.models import OutboxMessage, utcnow
 from council.sittings import AgendaItem, get_sitting, room
 from council.sittings.publishing import _file_key
 from council.votes import ballots, tally
-from council.votes.common import entitled, may_run, member_of, registered, sitting_for_runner
+from council.votes.common import entitled, is_staff, lock_sitting, member_of, registered, sitting_for_runner
 from council.votes.inputs import (
     Actor,
     Context,
@@ -64,8 +64,7 @@ async def current_vote(session: AsyncSession, sitting_id: int) -> Vote | None:
 
 async def open_vote(session: AsyncSession, ctx: Context, sitting_id: int, actor: Actor,
                     spec: OpenVote) -> Vote:
-    sitting = await sitting_for_runner(session, ctx, sitting_id, actor)
-    await session.refresh(sitting, with_for_update=True)  # one vote opens at a time
+    sitting = await sitting_for_runner(session, ctx, sitting_id, actor)  # one vote at a time
     item = await _item(session, sitting_id, spec.item)
     busy = await current_vote(session, sitting_id)
     if busy is not None:
@@ -89,7 +88,10 @@ async def open_vote(session: AsyncSession, ctx: Context, sitting_id: int, actor:
                 closes_at=now + timedelta(seconds=spec.duration) if spec.duration else None)
     session.add(vote)
     await session.flush()
-    draft = item.room_event_id or f"{outbox.EVENT_REF}{_file_key(item.id, 1, 'sitting')}"
+    # A reply to the draft's message once it is in the room; a poll waiting on a draft that
+    # never got there would hold the room's queue, and the vote with it.
+    draft = item.room_event_id or await session.scalar(select(OutboxMessage.event_id).where(
+        OutboxMessage.key == _file_key(item.id, 1, "sitting"), OutboxMessage.status == "sent"))
     await outbox.enqueue(session, poll_key(vote.id), room(sitting_id), ballots.POLL_START,
                          ballots.vote_poll(vote.id, number, item.number, item.title, majority,
                                            needed, total, draft))
@@ -104,8 +106,10 @@ async def declare_conflict(session: AsyncSession, ctx: Context, sitting_id: int,
     if spec.member not in ctx.roster.voters(sitting.kind, sitting.body):
         raise VoteError("KB_NOT_A_MEMBER", f"{spec.member} не входить до складу цього органу",
                         f"{spec.member} is not a member of this body", "member")
+    # Only the secretariat for another member: a chair must not be able to void an opponent's
+    # answer by declaring a conflict for them.
     own = actor.mxid is not None and member_of(ctx, actor.mxid) == spec.member
-    if not own and not may_run(ctx, sitting, actor):
+    if not own and not is_staff(ctx, actor):
         raise VoteError("KB_NOT_CHAIR", "конфлікт інтересів іншого заявляє лише секретаріат",
                         "only the secretariat can declare a conflict for another member")
     # A vote already closed keeps its published roll-call; a later vote on the item counts it.
@@ -121,11 +125,14 @@ async def declare_conflict(session: AsyncSession, ctx: Context, sitting_id: int,
 
 async def request_close(session: AsyncSession, ctx: Context, vote_id: int, reason: str,
                         actor: Actor | None = None) -> Vote:
-    vote = await session.get(Vote, vote_id, with_for_update=True)
+    vote = await session.get(Vote, vote_id)
     if vote is None:
         raise VoteError("KB_UNKNOWN_VOTE", "такого голосування немає", "no such vote")
     if actor is not None:
         await sitting_for_runner(session, ctx, vote.sitting_id, actor)
+    else:
+        await lock_sitting(session, vote.sitting_id)
+    await session.refresh(vote)  # after the lock: what another command committed meanwhile
     if vote.status != "open":
         raise VoteError("KB_VOTE_CLOSED", f"голосування № {vote.number} вже завершується",
                         f"vote {vote.number} is already closing")

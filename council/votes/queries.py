@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from council.sittings import AgendaItem, Sitting, get_sitting, local_day
 from council.votes import tally
 from council.votes.common import registered
-from council.votes.inputs import Context, VoteError
+from council.votes.inputs import ANSWERS, Context, VoteError
 from council.votes.tables import Absence, Attendance, Conflict, Registration, RollCall, Vote, VoteResponse
 
 
@@ -180,9 +180,10 @@ class RecordLine:
 @dataclass(frozen=True)
 class YearAttendance:
     year: int
+    kind: str  # plenary | commission | executive
     sittings: int
     attended: int
-    missed_more_than_half: bool
+    missed_more_than_half: bool  # art. 37: plenary sittings, or commission sittings, of a year
 
 
 @dataclass(frozen=True)
@@ -208,19 +209,23 @@ async def deputy_record(session: AsyncSession, ctx: Context, member_id: str) -> 
         .order_by(Sitting.starts_at.desc(), Vote.number))).all()
     votes = [RecordLine(sid, stitle, local_day(starts, ctx.tz), num, inum, ititle, result)
              for result, num, sid, inum, ititle, stitle, starts in rows]
-    regs = (await session.execute(select(Registration.sitting_id, Registration.entitled, Sitting.starts_at)
-                                  .join(Sitting, Sitting.id == Registration.sitting_id)
-                                  .order_by(Registration.id))).all()
-    entitled: dict[int, date] = {}
-    for sid, members, starts in regs:
+    regs = (await session.execute(
+        select(Registration.sitting_id, Registration.entitled, Sitting.starts_at, Sitting.kind)
+        .join(Sitting, Sitting.id == Registration.sitting_id).order_by(Registration.id))).all()
+    entitled: dict[int, tuple[date, str]] = {}
+    for sid, members, starts, kind in regs:
         if any(m["id"] == member_id for m in members):
-            entitled.setdefault(sid, local_day(starts, ctx.tz))
+            entitled.setdefault(sid, (local_day(starts, ctx.tz), kind))
+    # Present: registered, or answered a roll-call there without registering.
     attended = set((await session.scalars(select(Attendance.sitting_id)
                                           .where(Attendance.member_id == member_id))).all())
-    years: dict[int, list[int]] = {}
-    for sid, day in entitled.items():
-        years.setdefault(day.year, [0, 0])
-        years[day.year][0] += 1
-        years[day.year][1] += sid in attended
+    attended |= {line.sitting_id for line in votes if line.result in ANSWERS}
+    years: dict[tuple[int, str], list[int]] = {}
+    for sid, (day, kind) in entitled.items():
+        counts = years.setdefault((day.year, kind), [0, 0])
+        counts[0] += 1
+        counts[1] += sid in attended
+    order = {"plenary": 0, "commission": 1, "executive": 2}
     return DeputyRecord(member_id, votes, [
-        YearAttendance(y, n, a, (n - a) * 2 > n) for y, (n, a) in sorted(years.items(), reverse=True)])
+        YearAttendance(y, kind, n, a, kind in ("plenary", "commission") and (n - a) * 2 > n)
+        for (y, kind), (n, a) in sorted(years.items(), key=lambda x: (-x[0][0], order.get(x[0][1], 3)))])

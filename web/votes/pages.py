@@ -33,6 +33,8 @@ LABELS: dict[str, dict[str, str]] = {
     "majority": {"total": N_("majority of the total composition"),
                  "procedural": N_("majority of those registered (procedural)"),
                  "two_thirds": N_("two thirds of the total composition")},
+    "sittings": {"plenary": N_("Plenary sittings"), "commission": N_("Commission sittings"),
+                 "executive": N_("Executive committee sittings")},
 }
 
 
