@@ -46,3 +46,17 @@ def render(request: web.Request, template: str, context: dict[str, Any], status:
         response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax")
     response.headers["Content-Language"] = lang
     return response
+
+
+MAX_ID = 2**63 - 1  # the store's integer keys: a larger id names nothing (and SQLite refuses it)
+
+
+def path_id(text: str) -> int:
+    """A positive id from the path, or 404: ASCII digits only (int() also takes "1_0", "٣")."""
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
+        raise web.HTTPNotFound()
+    return int(text)
+
+
+def sitting_id(request: web.Request) -> int:
+    return path_id(request.match_info["id"])

@@ -75,3 +75,15 @@ async def reply(session: AsyncSession, sitting_id: int, key: str, text: str,
     """A notice in the sitting room, in the poll's thread: says why an answer was not counted."""
     await outbox.enqueue(session, key, room(sitting_id), "m.room.message",
                          notice(text, thread_root=thread_root))
+
+
+def check_for_member(ctx: Context, sitting: Sitting, actor: Actor, member: str, uk: str,
+                     en: str) -> None:
+    """`member` must be entitled at the sitting; only the secretariat acts for someone else (a
+    chair must not be able to void an opponent's answer by declaring a conflict for them)."""
+    if member not in ctx.roster.voters(sitting.kind, sitting.body):
+        raise VoteError("KB_NOT_A_MEMBER", f"{member} не входить до складу цього органу",
+                        f"{member} is not a member of this body", "member")
+    own = actor.mxid is not None and member_of(ctx, actor.mxid) == member
+    if not own and not is_staff(ctx, actor):
+        raise VoteError("KB_NOT_CHAIR", uk, en)

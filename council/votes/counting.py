@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import outbox
@@ -186,7 +186,3 @@ async def _finalise(session: AsyncSession, ctx: Context, vote: Vote, end_event_i
                                               vote.outcome, counts, link))
     await session.flush()
 
-
-async def responses_count(session: AsyncSession, vote_id: int) -> int:
-    return await session.scalar(select(func.count(VoteResponse.id))
-                                .where(VoteResponse.vote_id == vote_id)) or 0

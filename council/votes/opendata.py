@@ -7,7 +7,7 @@ take part, so they are "Не голосував" there (the JSON API and the pag
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,6 +87,3 @@ async def open_data(session: AsyncSession, ctx: Context, sitting_id: int | None
                       for r in lines.get(vote.id, []))
     return motions, voters
 
-
-def as_rows(rows: list[MotionRow] | list[VoterRow]) -> list[tuple[object, ...]]:
-    return [astuple(r) for r in rows]

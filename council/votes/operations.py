@@ -19,7 +19,7 @@ from council.models import OutboxMessage, utcnow
 from council.sittings import AgendaItem, get_sitting, room
 from council.sittings.publishing import _file_key
 from council.votes import ballots, tally
-from council.votes.common import entitled, is_staff, lock_sitting, member_of, registered, sitting_for_runner
+from council.votes.common import check_for_member, entitled, lock_sitting, registered, sitting_for_runner
 from council.votes.inputs import (
     Actor,
     Context,
@@ -103,15 +103,9 @@ async def declare_conflict(session: AsyncSession, ctx: Context, sitting_id: int,
     """A member for themselves, or the secretariat for them; the latest text stands."""
     sitting = await get_sitting(session, sitting_id)
     item = await _item(session, sitting_id, spec.item)
-    if spec.member not in ctx.roster.voters(sitting.kind, sitting.body):
-        raise VoteError("KB_NOT_A_MEMBER", f"{spec.member} не входить до складу цього органу",
-                        f"{spec.member} is not a member of this body", "member")
-    # Only the secretariat for another member: a chair must not be able to void an opponent's
-    # answer by declaring a conflict for them.
-    own = actor.mxid is not None and member_of(ctx, actor.mxid) == spec.member
-    if not own and not is_staff(ctx, actor):
-        raise VoteError("KB_NOT_CHAIR", "конфлікт інтересів іншого заявляє лише секретаріат",
-                        "only the secretariat can declare a conflict for another member")
+    check_for_member(ctx, sitting, actor, spec.member,
+                     "конфлікт інтересів іншого заявляє лише секретаріат",
+                     "only the secretariat can declare a conflict for another member")
     # A vote already closed keeps its published roll-call; a later vote on the item counts it.
     row = await session.scalar(select(Conflict).where(Conflict.item_id == item.id,
                                                       Conflict.member_id == spec.member))

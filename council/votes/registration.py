@@ -15,17 +15,15 @@ from council import outbox
 from council.models import utcnow
 from council.sittings import get_sitting, room
 from council.sittings.agenda import sitting_heading
-from council.sittings.tables import Sitting
 from council.votes import ballots
 from council.votes.common import (
+    check_for_member,
     entitled,
-    is_staff,
-    member_of,
     registered,
     reply,
     sitting_for_runner,
 )
-from council.votes.inputs import PRESENT, Actor, Context, NewAbsence, VoteError
+from council.votes.inputs import PRESENT, Actor, Context, NewAbsence
 from council.votes.tables import Absence, Attendance, Registration
 from council.votes.tally import judge
 
@@ -64,13 +62,9 @@ async def notify_absence(session: AsyncSession, ctx: Context, sitting_id: int, a
                          spec: NewAbsence) -> Absence:
     """A member for themselves; the secretariat or the chair for anyone entitled."""
     sitting = await get_sitting(session, sitting_id)
-    if spec.member not in ctx.roster.voters(sitting.kind, sitting.body):
-        raise VoteError("KB_NOT_A_MEMBER", f"{spec.member} не входить до складу цього органу",
-                        f"{spec.member} is not a member of this body", "member")
-    own = actor.mxid is not None and member_of(ctx, actor.mxid) == spec.member
-    if not own and not is_staff(ctx, actor):
-        raise VoteError("KB_NOT_CHAIR", "про відсутність іншого повідомляє лише секретаріат",
-                        "only the secretariat can notify another member's absence")
+    check_for_member(ctx, sitting, actor, spec.member,
+                     "про відсутність іншого повідомляє лише секретаріат",
+                     "only the secretariat can notify another member's absence")
     row = await session.scalar(select(Absence).where(Absence.sitting_id == sitting_id,
                                                      Absence.member_id == spec.member))
     if row is None:
@@ -134,12 +128,3 @@ async def refresh_counts(session: AsyncSession, ctx: Context) -> int:
         queued += 1
     return queued
 
-
-async def quorum_state(session: AsyncSession, ctx: Context, sitting: Sitting) -> tuple[int, int]:
-    """(registered, quorum) now."""
-    return (len(await registered(session, sitting.id)),
-            ctx.roster.quorum(sitting.kind, sitting.body))
-
-
-__all__ = ["is_staff", "notify_absence", "open_registration", "quorum_state", "refresh_counts",
-           "register"]

@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from council import sittings as domain
 from web import openapi
 from web.errors import BadInput, invalid, json_error, read_json
+from web.pages import sitting_id
 from web.security import staff_only
 from web.sittings import models
-from web.sittings.common import DEPS, Deps, download_path, sitting_id
+from web.sittings.common import DEPS, Deps, download_path
 from web.uploads import BodyTooLarge, FieldTooLarge, FileTooLarge, Form, Rules, read_form
 
 YEARS = (1990, 2100)  # a sitting's plausible years (the API refuses others with a 422)

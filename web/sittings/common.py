@@ -10,8 +10,6 @@ from aiohttp import web
 from council import sittings as domain
 from council.store import Store
 
-MAX_ID = 2**63 - 1  # the store's integer keys: a larger id names nothing (and SQLite refuses it)
-
 
 @dataclass
 class Deps:
@@ -28,12 +26,3 @@ def download_path(sitting_id: int, item_id: int, version: int) -> str:
     return f"/sittings/{sitting_id}/drafts/{item_id}/{version}"
 
 
-def path_id(text: str) -> int:
-    """A positive id from the path, or 404: ASCII digits only (int() also takes "1_0", "٣")."""
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
-        raise web.HTTPNotFound()
-    return int(text)
-
-
-def sitting_id(request: web.Request) -> int:
-    return path_id(request.match_info["id"])

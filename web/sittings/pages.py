@@ -11,8 +11,8 @@ from icalendar import Calendar, Event
 from council import sittings as domain
 from council.models import utcnow
 from council.sittings.agenda import KIND_NAMES, sitting_heading, when
-from web.pages import SITE, render
-from web.sittings.common import DEPS, download_path, path_id, sitting_id
+from web.pages import SITE, path_id, render, sitting_id
+from web.sittings.common import DEPS, download_path
 from web.votes.pages import sitting_section
 
 __all__ = ["add_routes"]

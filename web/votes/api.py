@@ -15,9 +15,10 @@ from council import sittings
 from council import votes as domain
 from web import openapi
 from web.errors import invalid, json_error, read_json
+from web.pages import sitting_id
 from web.security import staff_only
 from web.votes import models
-from web.votes.common import DEPS, Deps, iso, sitting_id
+from web.votes.common import DEPS, Deps, iso
 
 API = domain.Actor.staff_tool("api")
 

@@ -1,5 +1,5 @@
-"""What the votes pages, streams, files and API share: their dependencies, path ids, labels and
-the grouping of a roll-call by faction.
+"""What the votes pages, streams, files and API share: their dependencies, labels and the
+grouping of a roll-call by faction (path ids come from web.pages, as for every feature).
 
 This package does not import web.sittings: the sitting page (web.sittings.pages) imports the
 votes section from here, and a circle between the two would break the layers' contract."""
@@ -20,7 +20,6 @@ from council.store import Store
 from council.votes.changes import Changes
 from web.errors import N_
 
-MAX_ID = 2**63 - 1  # the store's integer keys: a larger id names nothing (and SQLite refuses it)
 # (Ukrainian, English) for the PDF, which prints both; the web translates the English, a msgid
 # of the Babel catalogs (the uk catalog carries the same Ukrainian).
 NO_FACTION = ("Позафракційні", N_("Independent"))
@@ -41,15 +40,6 @@ class Deps:
 DEPS: web.AppKey[Deps] = web.AppKey("votes_deps", Deps)
 
 
-def path_id(text: str) -> int:
-    """A positive id from the path, or 404: ASCII digits only (int() also takes "1_0", "٣")."""
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
-        raise web.HTTPNotFound()
-    return int(text)
-
-
-def sitting_id(request: web.Request) -> int:
-    return path_id(request.match_info["id"])
 
 
 def aware(moment: datetime | None) -> datetime | None:

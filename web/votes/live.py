@@ -20,7 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from council import sittings
 from council import votes as domain
 from council.models import utcnow
-from web.votes.common import DEPS, Deps, iso, sitting_id
+from web.pages import sitting_id
+from web.votes.common import DEPS, Deps, iso
 
 HEARTBEAT = 15.0  # seconds between comment lines on an idle stream
 MIN_INTERVAL = 0.5  # seconds between two reads of one stream: a burst of changes is one read

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from council import sittings
 from council import votes as domain
-from web.votes.common import DEPS, sitting_id
+from web.pages import sitting_id
+from web.votes.common import DEPS
 
 
 def to_csv(columns: Sequence[str], rows: Iterable[Any]) -> bytes:

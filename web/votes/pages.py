@@ -16,8 +16,8 @@ from council import votes as domain
 from council.models import utcnow
 from council.sittings.agenda import sitting_heading, when
 from web.errors import N_
-from web.pages import render
-from web.votes.common import DEPS, Group, aware, by_faction, head_id, local, sitting_id
+from web.pages import render, sitting_id
+from web.votes.common import DEPS, Group, aware, by_faction, head_id, local
 from web.votes.live import payload
 
 __all__ = ["add_routes", "sitting_section", "votes_context"]

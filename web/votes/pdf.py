@@ -21,8 +21,8 @@ from fpdf.enums import MethodReturnValue
 from council import sittings
 from council import votes as domain
 from council.sittings.agenda import sitting_heading, when
-from web.pages import SITE
-from web.votes.common import DEPS, Group, by_faction, head_id, local, sitting_id
+from web.pages import SITE, sitting_id
+from web.votes.common import DEPS, Group, by_faction, head_id, local
 
 FONT_DIR = Path(font_roboto.__file__).with_name("files")
 FONT = "Roboto"
