@@ -167,6 +167,10 @@ async def test_refusals_write_nothing(store: Store, tmp_path: Path) -> None:
         s, hall.ctx, hall.sitting_id, STAFF, domain.OpenVote(item="2")))
     await refused(hall, "KB_NOT_CHAIR", lambda s: domain.declare_conflict(
         s, hall.ctx, hall.sitting_id, deputy, domain.NewConflict(item="1", member="bondar", text="чуже")))
+    # Nor may a chair: a conflict voids the member's answer.
+    await refused(hall, "KB_NOT_CHAIR", lambda s: domain.declare_conflict(
+        s, hall.ctx, hall.sitting_id, secretary, domain.NewConflict(item="1", member="lysenko",
+                                                                    text="опонент")))
     await refused(hall, "KB_NOT_A_MEMBER", lambda s: domain.notify_absence(
         s, hall.ctx, hall.sitting_id, STAFF, domain.NewAbsence(member="sekretar", reason="відпустка")))
 
