@@ -6,7 +6,7 @@ web.errors' table."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -27,7 +27,9 @@ def _answer(body: BaseModel, status: int = 200) -> web.Response:
     return web.json_response(body.model_dump(mode="json"), status=status)
 
 
-def _vote(v: Any) -> models.VoteResult:
+M = TypeVar("M", bound=BaseModel)
+
+def _vote(v: domain.VoteView) -> models.VoteResult:
     return models.VoteResult(
         id=v.id, number=v.number, item_number=v.item_number, item_title=v.item_title,
         majority=v.majority, majority_uk=domain.MAJORITY_UK.get(v.majority, v.majority),
@@ -45,7 +47,7 @@ def _vote(v: Any) -> models.VoteResult:
                    for c in v.conflicts])
 
 
-def _attendance(a: Any) -> models.Attendance:
+def _attendance(a: domain.AttendanceView) -> models.Attendance:
     return models.Attendance(
         opened=a.opened, total=a.total, quorum=a.quorum, has_quorum=a.has_quorum,
         registered=[models.Member(member_id=m, name=n) for m, n in a.registered],
@@ -65,7 +67,7 @@ async def api_votes(request: web.Request) -> web.Response:
                                        votes=[_vote(v) for v in views]))
 
 
-async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel | web.Response:
+async def _body(request: web.Request, model: type[M]) -> M | web.Response:
     """The body validated by `model`, or the error to answer with (nothing is written)."""
     data = await read_json(request)  # malformed JSON: BadInput, a 4xx from web.errors
     if not isinstance(data, dict):
@@ -100,7 +102,6 @@ async def api_open_vote(request: web.Request) -> web.Response:
     spec = await _body(request, domain.OpenVote)
     if isinstance(spec, web.Response):
         return spec
-    assert isinstance(spec, domain.OpenVote)
     async with deps.store.session() as s:
         vote = await domain.open_vote(s, deps.context(), sid, API, spec)
         body = models.VoteOpened(id=vote.id, sitting=sid, number=vote.number, item_number=spec.item,
@@ -129,7 +130,6 @@ async def api_absence(request: web.Request) -> web.Response:
     spec = await _body(request, domain.NewAbsence)
     if isinstance(spec, web.Response):
         return spec
-    assert isinstance(spec, domain.NewAbsence)
     async with deps.store.session() as s:
         row = await domain.notify_absence(s, deps.context(), sid, API, spec)
         body = models.AbsenceNoted(sitting=sid, member=row.member_id, reason=row.reason)
@@ -144,7 +144,6 @@ async def api_conflict(request: web.Request) -> web.Response:
     spec = await _body(request, domain.NewConflict)
     if isinstance(spec, web.Response):
         return spec
-    assert isinstance(spec, domain.NewConflict)
     async with deps.store.session() as s:
         row = await domain.declare_conflict(s, deps.context(), sid, API, spec)
         body = models.ConflictDeclared(sitting=sid, item=spec.item, member=row.member_id,
