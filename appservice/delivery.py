@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import aiohttp
 from mautrix.api import Method, Path
+from mautrix.appservice import IntentAPI
 from mautrix.errors import MatrixRequestError, MLimitExceeded
 from mautrix.types import EventType, RoomID
 
@@ -32,6 +33,7 @@ from council.store import Store
 log = logging.getLogger(__name__)
 
 MARKER = "ua.kabinet.outbox"
+REDACTION = "m.room.redaction"  # such a row redacts content["redacts"] (see _redact)
 
 
 WAIT_FOR_REFERENCE = 1.0  # seconds before looking again for a room or an earlier message
@@ -153,7 +155,9 @@ class Delivery(Sender[outbox.Pending]):
                 event_id = None
                 if msg.attempts:
                     event_id = await self._find_sent(msg, room_id)
-                if event_id is None:
+                if event_id is None and msg.event_type == REDACTION:
+                    event_id = await self._redact(intent, room_id, content, msg)
+                elif event_id is None:
                     event_id = await intent.send_message_event(
                         RoomID(room_id), EventType.find(msg.event_type, EventType.Class.MESSAGE),
                         {**content, MARKER: msg.key}, txn_id=msg.txn_id, ensure_joined=False)
@@ -173,6 +177,17 @@ class Delivery(Sender[outbox.Pending]):
         await outbox.mark_sent(self.store, msg.id, str(event_id))
         self.delivered += 1
         return True
+
+    async def _redact(self, intent: IntentAPI, room_id: str, content: dict, msg: outbox.Pending
+                      ) -> str:
+        """A row of type m.room.redaction, content {"redacts": <event id or $outbox: ref>,
+        "reason": …}: sent with the redact API (the only way a client may redact), under the
+        row's own transaction id, so a retry is deduplicated like any message."""
+        rest = {k: v for k, v in content.items() if k != "redacts"}
+        resp = await intent.api.request(
+            Method.PUT, Path.v3.rooms[room_id].redact[content["redacts"]][msg.txn_id],
+            {**rest, MARKER: msg.key})
+        return str(resp["event_id"])
 
     async def _find_sent(self, msg: outbox.Pending, room_id: str) -> str | None:
         """An earlier attempt may have landed: look for our marker among recent events."""

@@ -39,7 +39,7 @@ from council import rooms as registry  # noqa: E402
 from council.models import CouncilAccount  # noqa: E402
 from council.roster import Roster, parse_roster  # noqa: E402
 from kabinet.config import load_settings  # noqa: E402
-from kabinet.launcher import register_account  # noqa: E402
+from kabinet.launcher import register_user  # noqa: E402
 from kabinet.secrets import ensure_secrets  # noqa: E402
 from kabinet.wiring import Kabinet  # noqa: E402
 from tests.matrix_helpers import missing_memberships  # noqa: E402
@@ -84,7 +84,7 @@ async def create_accounts(kabinet: Kabinet, roster: Roster) -> int:
     async with aiohttp.ClientSession() as http:
         async def one(person: Any) -> bool:
             async with limit:
-                return await register_account(kabinet.hs.url, secret, person.id, person.password,
+                return await register_user(kabinet.hs.url, secret, person.id, person.password,
                                               person.name, http=http)
         created = await asyncio.gather(*(one(p) for p, _ in people))
     async with kabinet.store.session() as s:

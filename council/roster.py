@@ -71,6 +71,9 @@ class Deputy(Person):
 
 class StaffMember(Person):
     position: str = Field("Секретаріат міської ради", max_length=200)
+    # An administrator of the installation: the secretariat's rights on the web, plus ending
+    # other people's sessions. Never anyone's notes.
+    administrator: bool = False
 
 
 class Head(Person):

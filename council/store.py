@@ -56,7 +56,12 @@ class Store:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+        # A file needs no liveness ping before each use (a server does), and a pool as large as
+        # the requests a busy page gets at once keeps them from opening overflow connections,
+        # which are closed after each use and reopened (with their pragmas) on the next.
+        pool: dict[str, Any] = ({"pool_size": 20, "max_overflow": 20} if self.is_sqlite
+                                else {"pool_pre_ping": True})
+        self.engine: AsyncEngine = create_async_engine(url, echo=echo, **pool)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

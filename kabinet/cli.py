@@ -21,7 +21,7 @@ from kabinet.features import Feature, default_features
 from kabinet.launcher import HomeserverError
 from kabinet.lock import DataDirInUse, Holder, holder
 from kabinet.secrets import PRIVATE_UMASK
-from kabinet.wiring import Kabinet, start, stop_signals
+from kabinet.wiring import Kabinet, settle_heap, start, stop_signals
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -114,6 +114,7 @@ async def cmd_up(settings: Settings, roster: Roster, demo: bool, features: list[
     stopped.cancel()
     running = starting.result()
     print(banner(kabinet, running.report.summary()), flush=True)
+    settle_heap()
     try:
         await stop.wait()
     finally:

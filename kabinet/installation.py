@@ -26,7 +26,7 @@ from kabinet.launcher import (
     HomeserverError,
     ping_homeserver,
     prepare_embedded,
-    register_account,
+    register_user,
 )
 from kabinet.secrets import Registration, ensure_secrets
 from web import health
@@ -106,7 +106,7 @@ class Installation(Core):
             secret = ensure_secrets(self.settings.data_dir)["registration_shared_secret"]
 
             async def create(localpart: str, password: str, displayname: str) -> bool:
-                return await register_account(self.hs.url, secret, localpart, password,
+                return await register_user(self.hs.url, secret, localpart, password,
                                               displayname, http=self._admin_http)
 
         return Reconciler(self.hs, self.store, alias_prefix=self.settings.appservice.alias_prefix,

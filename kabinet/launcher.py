@@ -348,7 +348,7 @@ def prepare_embedded(
     return EmbeddedSynapse(data_dir, hs, reg_path, log_level), registration
 
 
-async def register_account(
+async def register_user(
     url: str, shared_secret: str, localpart: str, password: str, displayname: str,
     *, admin: bool = False, http: aiohttp.ClientSession,
 ) -> bool:

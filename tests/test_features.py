@@ -76,8 +76,10 @@ def test_a_kabinet_installs_exactly_the_features_it_is_handed(tmp_path: Path):
         bare.feature(Appeals)
 
     full = Kabinet(settings, load_roster(SMALL_ROSTER))
-    assert [f.name for f in full.features] == ["sittings", "appeals", "votes"]
-    assert {"/sittings", "/appeals/new", "/api/v1/sittings"} <= paths(full.web_app())
+    assert [f.name for f in full.features] == [
+        "accounts", "sittings", "appeals", "votes", "notes", "desk"]
+    assert {"/sittings", "/appeals/new", "/api/v1/sittings", "/login", "/cabinet", "/desk",
+            "/api/v1/notes"} <= paths(full.web_app())
     assert len(full.workers) > len(bare.workers)
     assert full.feature(Sittings).rooms.poke in full.on_homeserver_back
     assert full.feature(Appeals).rooms.poke in full.on_homeserver_back

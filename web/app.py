@@ -10,7 +10,7 @@ import jinja2
 from aiohttp import web
 
 from council.roster import Roster
-from web import openapi
+from web import cache, openapi
 from web.errors import MAX_BODY, error_middleware, quiet_client_faults
 from web.health import CHECKS, Check, healthz
 from web.pages import ROSTER, SITE, SiteInfo, render
@@ -20,14 +20,22 @@ __all__ = ["SiteInfo", "create_app"]
 HERE = Path(__file__).parent
 
 
-async def index(request: web.Request) -> web.Response:
-    return render(request, "index.html", {})
+async def index(request: web.Request) -> web.StreamResponse:
+    """Shows the site's facts only: one render per language for the app's lifetime."""
+    async def page() -> web.Response:
+        return render(request, "index.html", {})
+    return await cache.serve(request, ("index",), (cache.Same(request.app[SITE]),), page)
 
 
-async def deputies(request: web.Request) -> web.Response:
+async def deputies(request: web.Request) -> web.StreamResponse:
+    """Shows the roster, which `kabinet roster apply` replaces as a whole (a new object)."""
     roster = request.app[ROSTER]
-    commissions = {c.id: c.name for c in roster.commissions}
-    return render(request, "deputies.html", {"roster": roster, "commissions": commissions})
+
+    async def page() -> web.Response:
+        commissions = {c.id: c.name for c in roster.commissions}
+        return render(request, "deputies.html", {"roster": roster, "commissions": commissions})
+    return await cache.serve(request, ("deputies",),
+                             (cache.Same(roster), cache.Same(request.app[SITE])), page)
 
 
 SECURITY_HEADERS = {

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from council.appeals.values import AppealError, KeyReused
 from council.files.kinds import UnsupportedFile, UnusualArchive
 from council.law.deadlines import DeadlineError
+from council.notes.inputs import NoteError
 from council.sittings.inputs import SittingError
 from council.sittings.paper import CorruptedFile
 from council.votes.inputs import VoteError
@@ -62,6 +63,9 @@ DOMAIN_ERRORS: tuple[tuple[type[Exception], str | None, int, str], ...] = (
     (VoteError, "KB_VOTE_CLOSED", 409, "KB_VOTE_CLOSED"),
     (VoteError, "KB_NO_VOTE", 409, "KB_NO_VOTE"),
     (VoteError, None, 409, "KB_VOTE_REFUSED"),
+    (NoteError, "KB_UNKNOWN_NOTE", 404, "KB_UNKNOWN_NOTE"),
+    (NoteError, "KB_UNKNOWN_SUBJECT", 422, "KB_UNKNOWN_SUBJECT"),
+    (NoteError, "KB_NO_NOTES_ROOM", 403, "KB_NO_NOTES_ROOM"),
     (KeyReused, None, 422, "KB_IDEMPOTENCY_KEY_REUSED"),
     (AppealError, None, 409, "KB_APPEAL_REFUSED"),
     (DeadlineError, None, 422, "KB_DEADLINE_REFUSED"),
@@ -138,7 +142,7 @@ def domain_status(exc: Exception) -> tuple[int, str]:
 def domain_error(exc: Exception) -> web.Response:
     """A domain error as the JSON error: its bilingual message, and the field at fault."""
     status, errcode = domain_status(exc)
-    if isinstance(exc, SittingError | VoteError):
+    if isinstance(exc, SittingError | VoteError | NoteError):
         return json_error(status, errcode, f"{exc.uk} / {exc.en}",
                           **({"fields": {exc.field: exc.en}} if exc.field else {}))
     return json_error(status, errcode, str(exc))

@@ -31,6 +31,10 @@ class SiteInfo:
 
 
 SITE: web.AppKey[SiteInfo] = web.AppKey("site", SiteInfo)
+# request[VIEWER]: the signed-in person (web.accounts sets it; None or absent for a visitor).
+# Pages show "my cabinet" or "sign in" from it; kept here so that rendering needs no import
+# of web.accounts.
+VIEWER: web.RequestKey[Any] = web.RequestKey("kb_viewer", object)
 ROSTER: web.AppKey[Roster] = web.AppKey("roster", Roster)
 
 
@@ -39,13 +43,19 @@ def render(request: web.Request, template: str, context: dict[str, Any], status:
     """Render with the request's language; `?lang=` is remembered in a cookie."""
     lang = i18n.request_locale(request)
     tr = i18n.translations(lang)
-    context = {**context, "_": tr.gettext, "pgettext": tr.pgettext, "lang": lang,
-               "site": request.app[SITE], "path": request.path}
+    context = {**context, "_": tr.gettext, "pgettext": tr.pgettext, "ngettext": tr.ngettext,
+               "lang": lang,
+               "site": request.app[SITE], "path": request.path, "me": request.get(VIEWER)}
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
-    if request.query.get(i18n.COOKIE) in i18n.LOCALES:
-        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax")
+    remember_language(request, response, lang)
     response.headers["Content-Language"] = lang
     return response
+
+
+def remember_language(request: web.Request, response: web.StreamResponse, lang: str) -> None:
+    """A language chosen with `?lang=` is remembered for a year."""
+    if request.query.get(i18n.COOKIE) in i18n.LOCALES:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax")
 
 
 MAX_ID = 2**63 - 1  # the store's integer keys: a larger id names nothing (and SQLite refuses it)

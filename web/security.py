@@ -13,7 +13,6 @@ the hops are read from the right, and the first one that is not a trusted proxy 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import ipaddress
@@ -21,22 +20,15 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
 from web.errors import json_error
 
-# -- the staff API's bearer token ------------------------------------------------------------
-
-
-class HasStaffToken(Protocol):
-    staff_token: str | None
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# -- the staff API's bearer token (web.accounts.staff decides who may call the staff API) -----
 
 
 def bearer_denied(request: web.Request, expected: str | None) -> web.Response | None:
@@ -49,19 +41,6 @@ def bearer_denied(request: web.Request, expected: str | None) -> web.Response | 
             given.removeprefix("Bearer ").encode(), expected.encode()):
         return json_error(401, "KB_UNAUTHORIZED", "Потрібен токен секретаріату / Staff token required")
     return None
-
-
-def staff_only(key: web.AppKey[Any]) -> Callable[[Handler], Handler]:
-    """A handler for staff only: `request.app[key].staff_token` is the token to show."""
-    def wrap(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def checked(request: web.Request) -> web.StreamResponse:
-            deps: HasStaffToken = request.app[key]
-            if (denied := bearer_denied(request, deps.staff_token)) is not None:
-                return denied
-            return await handler(request)
-        return checked
-    return wrap
 
 
 # -- CSRF: a double-submit token signed with the installation's session secret ---------------
@@ -175,6 +154,13 @@ class RateLimiter:
             return max(hits[0] + self.seconds - now, 0.001)
         hits.append(now)
         return 0.0
+
+    def peek(self, client: str, now: float | None = None) -> float:
+        """The seconds to wait if this client is at its limit now, recording nothing (for
+        limits that count failures only: check first, record with `check` on failure)."""
+        now = time.monotonic() if now is None else now
+        hits = [t for t in self._hits.get(client, ()) if t > now - self.seconds]
+        return max(hits[0] + self.seconds - now, 0.001) if len(hits) >= self.requests else 0.0
 
     @staticmethod
     def retry_after(wait: float) -> str:

@@ -61,7 +61,19 @@ def desired_rooms(roster: Roster, server_name: str) -> list[RoomSpec]:
     if roster.head:
         rooms += _cabinet(roster.head, f"Кабінет: {roster.head.name}", "Особисті замітки.",
                           server_name, staff)
+    # The secretariat's own private room: their notes, and where the bot posts their one-time
+    # sign-in links (a cabinet room is shared with the whole secretariat: never there).
+    for member in roster.secretariat:
+        rooms.append(_notes_room(member, "Особисті замітки.", server_name))
     return rooms
+
+
+def _notes_room(person: Person, notes_topic: str, server_name: str) -> RoomSpec:
+    return RoomSpec(
+        key=keys.notes(person.id), kind="notes", ref=person.id, name="Мої замітки",
+        topic=f"{notes_topic} Бачите лише ви та бот Кабінету. Сюди ж бот надсилає посилання "
+              "для входу на сайт.",
+        members=frozenset({person.mxid(server_name)}))
 
 
 def _cabinet(person: Person, space_name: str, notes_topic: str, server_name: str,
@@ -74,9 +86,7 @@ def _cabinet(person: Person, space_name: str, notes_topic: str, server_name: str
             name=f"Кабінет — {_deputy_short(person)}",
             topic="Особисті повідомлення, документи та нагадування від секретаріату.",
             members=frozenset({me}) | staff, staff=staff),
-        RoomSpec(
-            key=keys.notes(person.id), kind="notes", ref=person.id, name="Мої замітки",
-            topic=f"{notes_topic} Бачите лише ви.", members=frozenset({me})),
+        _notes_room(person, notes_topic, server_name),
         RoomSpec(
             key=keys.cabinet_space(person.id), kind="cabinet", ref=person.id, name=space_name,
             topic="Особистий простір: кабінет, замітки, звернення громадян.",

@@ -39,6 +39,8 @@ from council.models import OutboxMessage, utcnow
 from council.outbox import mail as mailqueue
 from council.store import dialect
 
+APPEAL_KEY = "ua.kabinet.appeal"  # in the appeal room's opening message: {id, number}
+
 
 async def next_number(session: AsyncSession, year: int) -> str:
     """Must be the first statement of the registering transaction: on SQLite a write taken
@@ -81,8 +83,11 @@ async def register(session: AsyncSession, ctx: Context, new: NewAppeal,
     session.add(AppealMessage(appeal_id=appeal.id, author="citizen", kind="text", text=new.text))
     _history(session, appeal, "registered", None, "citizen")
     room = room_ref(appeal.id)
+    # The marker lets a copy forwarded into a notes room file notes under this appeal; the
+    # number only (art. 10: no personal data in it).
     await outbox.enqueue(session, f"appeal:{appeal.id}:card", room, "m.room.message",
-                         texts.notice(texts.card(appeal)))
+                         {**texts.notice(texts.card(appeal)),
+                          APPEAL_KEY: {"id": appeal.id, "number": appeal.number}})
     await outbox.enqueue(session, f"appeal:{appeal.id}:text", room, "m.room.message",
                          {"msgtype": "m.text", "body": new.text}, sender=ctx.ghost(appeal.id))
     await _post_files(session, ctx, appeal, new.attachments, "citizen", "file")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
 from pathlib import Path
 
 import yaml
@@ -37,8 +37,30 @@ def parse(data: dict) -> Holidays:
     return Holidays(fixed, extra, bool(data.get("observe_holidays", True)))
 
 
-@cache
+# path -> ((mtime_ns, size), calendar): each file is read and parsed once per version of it,
+# not once per request (the sittings context asks for it on every page and command).
+_LOADED: dict[Path, tuple[tuple[int, int], Holidays]] = {}
+_LOCK = threading.Lock()
+
+
 def load(path: Path = DEFAULT_FILE) -> Holidays:
+    """The calendar in `path`, parsed again only when the file changed (mtime or size): an
+    edited holiday file is taken up without a restart, and an unchanged one costs a stat."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the holiday calendar: {exc}") from None
+    version = (stat.st_mtime_ns, stat.st_size)
+    known = _LOADED.get(path)
+    if known is not None and known[0] == version:
+        return known[1]
+    with _LOCK:
+        calendar = _parse_file(path)
+        _LOADED[path] = (version, calendar)
+    return calendar
+
+
+def _parse_file(path: Path) -> Holidays:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return parse(data)

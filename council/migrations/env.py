@@ -4,6 +4,8 @@ from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
 import council.appeals  # noqa: F401  (appeals and mail-queue tables)
+from council import accounts as _accounts  # noqa: F401  (web sessions, sign-in links, audit log)
+from council import notes as _notes  # noqa: F401  (private notes and their anchors)
 from council import sittings as _sittings  # noqa: F401  (sittings, agenda items, drafts)
 from council import votes as _votes  # noqa: F401  (registration, votes, roll-calls)
 from council.models import Base

@@ -166,8 +166,9 @@ async def revise_draft(session: AsyncSession, ctx: Context, sitting_id: int, num
 
 
 async def withdraw_item(session: AsyncSession, ctx: Context, sitting_id: int, number: str,
-                        now: datetime | None = None) -> AgendaItem:
-    """Marked withdrawn, never deleted: its versions stay downloadable."""
+                        now: datetime | None = None, reason: str | None = None) -> AgendaItem:
+    """Marked withdrawn, never deleted: its versions stay downloadable. The reason, if given,
+    is said in the room's notice."""
     sitting = await _lock(session, sitting_id)
     item = await _item(session, sitting_id, number)
     if item.status != "withdrawn":
@@ -175,7 +176,9 @@ async def withdraw_item(session: AsyncSession, ctx: Context, sitting_id: int, nu
         root = item.room_event_id or f"{outbox.EVENT_REF}{_file_key(item.id, 1, 'sitting')}"
         await outbox.enqueue(session, f"item:{item.id}:withdrawn", room(sitting.id), "m.room.message",
                              agenda.notice(f"Питання № {item.number} знято з розгляду / "
-                                           f"Item No. {item.number} withdrawn", thread_root=root))
+                                           f"Item No. {item.number} withdrawn"
+                                           + (f": {reason.strip()}" if reason and reason.strip()
+                                              else ""), thread_root=root))
         await edit_agenda(session, ctx, sitting)
     return item
 

@@ -68,8 +68,11 @@ async def guarded(core: Core, context: C, body: Callable[[C], Awaitable[int]],
 
 def default_features() -> list[Feature]:
     """Every feature, fresh (a feature instance belongs to one Kabinet), in wiring order."""
+    from kabinet.features.accounts import Accounts
     from kabinet.features.appeals import Appeals
+    from kabinet.features.desk import Desk
+    from kabinet.features.notes import Notes
     from kabinet.features.sittings import Sittings
     from kabinet.features.votes import Votes
 
-    return [Sittings(), Appeals(), Votes()]
+    return [Accounts(), Sittings(), Appeals(), Votes(), Notes(), Desk()]

@@ -1,6 +1,8 @@
-"""The sittings JSON API: reads are public; creating sittings and adding drafts takes the staff
-token. Bodies are the pydantic models of web.sittings.models (and the domain's NewSitting and
-NewDraft); domain errors are answered by web.errors' table."""
+"""The sittings JSON API: reads are public; creating sittings, adding, revising and withdrawing
+drafts and reordering the agenda take the secretariat (a signed-in session with its CSRF header,
+or the staff token: web.accounts.staff). Each write records who did it in the audit log, in its
+unit of work. Bodies are the pydantic models of web.sittings.models (and the domain's NewSitting
+and NewDraft); domain errors are answered by web.errors' table."""
 
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from council import sittings as domain
+from council.accounts import audit
 from web import openapi
+from web.accounts.staff import actor, staff_api
 from web.errors import BadInput, invalid, json_error, read_json
 from web.pages import sitting_id
-from web.security import staff_only
 from web.sittings import models
 from web.sittings.common import DEPS, Deps, download_path
 from web.uploads import BodyTooLarge, FieldTooLarge, FileTooLarge, Form, Rules, read_form
@@ -82,7 +85,7 @@ def _local_time(data: dict[str, Any], ctx: domain.Context) -> None:
             data["starts_at"] = parsed.replace(tzinfo=ctx.tz).isoformat()
 
 
-@staff_only(DEPS)
+@staff_api(DEPS)
 async def api_create(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     ctx = deps.context()
@@ -100,18 +103,30 @@ async def api_create(request: web.Request) -> web.Response:
     if spec.external_key == "":  # an empty key is no key (a second one would collide)
         spec = spec.model_copy(update={"external_key": None})
     try:
-        body, created = await _create(deps, ctx, spec)
+        body, created = await _create(deps, ctx, spec, actor(request))
     except IntegrityError:  # the same external_key created meanwhile: that one answers
-        body, created = await _create(deps, ctx, spec)
+        body, created = await _create(deps, ctx, spec, actor(request))
     deps.on_change()
     return _answer(body, 201 if created else 200)
 
 
-async def _create(deps: Deps, ctx: domain.Context, spec: domain.NewSitting
+async def _create(deps: Deps, ctx: domain.Context, spec: domain.NewSitting, who: str
                   ) -> tuple[models.Sitting, bool]:
     async with deps.store.session() as s:
         sitting, created = await domain.create_sitting(s, ctx, spec)
+        if created:
+            await audit.record(s, who, "sitting.create", audit.subject("sitting", sitting.id),
+                               {"kind": sitting.kind, "body": sitting.body, "via": "api"})
         return _sitting(sitting, ctx), created
+
+
+def _number(request: web.Request) -> str:
+    """The item's number from the path; one no item can have is a 404 before any query."""
+    number = request.match_info["number"]
+    if not 0 < len(number) <= 32 or not number.isprintable():
+        raise domain.SittingError("KB_UNKNOWN_ITEM", "такого питання немає в цьому засіданні",
+                                  "no such item in this sitting", "number")
+    return number
 
 
 def _too_large(limit: int) -> domain.SittingError:
@@ -120,6 +135,10 @@ def _too_large(limit: int) -> domain.SittingError:
 
 
 async def _read_draft(request: web.Request, limit: int) -> Form:
+    """A multipart body with one file (`file`) and the draft's text fields, within the caps."""
+    if not request.content_type.startswith("multipart/"):
+        raise BadInput(415, "KB_MULTIPART_REQUIRED", "Потрібен multipart/form-data / "
+                       "multipart/form-data required")
     rules = Rules(file_fields=("file",), max_files=1, file_bytes=limit, total_bytes=limit,
                   field_bytes=4 * FIELD_MAX, max_body=limit + FORM_OVERHEAD)
     try:
@@ -130,14 +149,11 @@ async def _read_draft(request: web.Request, limit: int) -> Form:
         raise BadInput(413, "KB_FIELD_TOO_LARGE", "A text field is too long") from None
 
 
-@staff_only(DEPS)
+@staff_api(DEPS)
 async def api_add_draft(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     ctx = deps.context()
     sid = sitting_id(request)
-    if not request.content_type.startswith("multipart/"):
-        return json_error(415, "KB_MULTIPART_REQUIRED", "Потрібен multipart/form-data / "
-                          "multipart/form-data required")
     form = await _read_draft(request, ctx.max_bytes)
     if not form.files:
         raise domain.SittingError("KB_NO_FILE", "немає файлу", "no file part", "file")
@@ -150,10 +166,85 @@ async def api_add_draft(request: web.Request) -> web.Response:
     file = await domain.prepare_file_off_loop(ctx, upload.data, upload.filename or "draft")
     async with deps.store.session() as s:
         item = await domain.add_draft(s, ctx, sid, spec, file, source="api")
-        body = models.DraftPublished(id=item.id, number=item.number, title=item.title, version=1,
-                                     sitting=sid, download=download_path(sid, item.id, 1))
+        await audit.record(s, actor(request), "draft.add", audit.subject("sitting", sid),
+                           {"item": item.id, "number": item.number, "file": file.filename})
+        body = models.DraftPublished(
+            id=item.id, number=item.number, title=item.title, version=1, sitting=sid,
+            download=download_path(sid, item.id, 1),
+            warnings=_warnings(await _publishing_warnings(s, ctx, sid, item.id)))
     deps.on_change()
     return _answer(body, 201)
+
+
+async def _publishing_warnings(s: Any, ctx: domain.Context, sid: int, item_id: int) -> list[Any]:
+    v = await domain.view(s, ctx, sid)
+    return v.item_warnings.get(item_id, [])
+
+
+@staff_api(DEPS)
+async def api_revise(request: web.Request) -> web.Response:
+    """A new version of an item's draft: the same file checks as a new draft."""
+    deps = request.app[DEPS]
+    ctx = deps.context()
+    sid, number = sitting_id(request), _number(request)
+    form = await _read_draft(request, ctx.max_bytes)
+    if not form.files:
+        raise domain.SittingError("KB_NO_FILE", "немає файлу", "no file part", "file")
+    upload = form.files[0]
+    file = await domain.prepare_file_off_loop(ctx, upload.data, upload.filename or "draft")
+    async with deps.store.session() as s:
+        version = await domain.revise_draft(s, ctx, sid, number, file, source="api")
+        await audit.record(s, actor(request), "draft.revise", audit.subject("sitting", sid),
+                           {"item": version.item_id, "number": number,
+                            "version": version.version, "file": file.filename})
+        item = await s.get(domain.AgendaItem, version.item_id)
+        assert item is not None  # revise_draft found it
+        body = models.DraftRevised(
+            id=item.id, number=item.number, title=item.title, version=version.version,
+            sitting=sid, download=download_path(sid, item.id, version.version),
+            warnings=_warnings(await _publishing_warnings(s, ctx, sid, item.id)))
+    deps.on_change()
+    return _answer(body, 201)
+
+
+@staff_api(DEPS)
+async def api_withdraw(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    ctx = deps.context()
+    sid, number = sitting_id(request), _number(request)
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        return json_error(400, "KB_BAD_JSON", "Тіло має бути об'єктом JSON / Body must be a JSON object")
+    try:
+        spec = models.Withdrawal.model_validate(data)
+    except ValidationError as exc:
+        return invalid(exc)
+    async with deps.store.session() as s:
+        item = await domain.withdraw_item(s, ctx, sid, number, reason=spec.reason)
+        await audit.record(s, actor(request), "draft.withdraw", audit.subject("sitting", sid),
+                           {"item": item.id, "number": item.number, "reason": spec.reason})
+        body = models.ItemWithdrawn(id=item.id, number=item.number, status=item.status,
+                                    sitting=sid)
+    deps.on_change()
+    return _answer(body)
+
+
+@staff_api(DEPS)
+async def api_reorder(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    ctx = deps.context()
+    sid = sitting_id(request)
+    data = await read_json(request)
+    try:
+        order = models.AgendaOrder.model_validate(data).root
+    except ValidationError as exc:
+        return invalid(exc)
+    async with deps.store.session() as s:
+        await domain.reorder(s, ctx, sid, order)
+        await audit.record(s, actor(request), "agenda.reorder", audit.subject("sitting", sid),
+                           {"order": order})
+    deps.on_change()
+    return _answer(models.AgendaOrderSet(sitting=sid, order=order))
 
 
 def add_routes(app: web.Application) -> None:
@@ -161,23 +252,41 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/sittings", api_create)
     app.router.add_get("/api/v1/sittings/{id}", api_get)
     app.router.add_post("/api/v1/sittings/{id}/drafts", api_add_draft)
+    app.router.add_post("/api/v1/sittings/{id}/items/{number}/versions", api_revise)
+    app.router.add_post("/api/v1/sittings/{id}/items/{number}/withdraw", api_withdraw)
+    app.router.add_put("/api/v1/sittings/{id}/order", api_reorder)
     openapi.register(app, PATHS, openapi.schemas(
-        requests=[domain.NewSitting, models.DraftForm],
-        responses=[models.SittingList, models.SittingView, models.DraftPublished]))
+        requests=[domain.NewSitting, models.DraftForm, models.RevisionForm, models.Withdrawal,
+                  models.AgendaOrder],
+        responses=[models.SittingList, models.SittingView, models.DraftPublished,
+                   models.DraftRevised, models.ItemWithdrawn, models.AgendaOrderSet]))
 
 
 _ID = {"name": "id", "in": "path", "required": True,
        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
        "description": "The sitting's id; anything else is a 404"}
 _STAFF: list[dict[str, list[str]]] = [{"staffToken": []}]
-_UNAUTHORIZED = openapi.error_response("No or a wrong staff token (KB_UNAUTHORIZED)")
-_FORBIDDEN = openapi.error_response("The staff API is off: staff_api_token is not configured")
+_UNAUTHORIZED = openapi.error_response("Neither a secretariat session nor the staff token "
+                                       "(KB_UNAUTHORIZED)")
+_FORBIDDEN = openapi.error_response("Signed in without a secretariat role (KB_FORBIDDEN), a "
+                                    "session call without X-CSRF-Token (KB_CSRF), or the staff "
+                                    "API is off on a site without sign-in")
 _INVALID = openapi.json_answer("Field-by-field reasons (KB_INVALID)", openapi.FieldErrors)
 _LINKS = {  # what a client (and schemathesis) does next with a created sitting
     "GetSitting": {"operationId": "getSitting", "parameters": {"id": "$response.body#/id"}},
     "AddDraft": {"operationId": "addDraft", "parameters": {"id": "$response.body#/id"}},
+    "ReorderAgenda": {"operationId": "reorderAgenda", "parameters": {"id": "$response.body#/id"}},
 }
+_ITEM_LINKS = {  # what a client does next with a published draft
+    op: {"operationId": op[0].lower() + op[1:], "parameters": {
+        "id": "$response.body#/sitting", "number": "$response.body#/number"}}
+    for op in ("ReviseDraft", "WithdrawItem")}
+_NUMBER = {"name": "number", "in": "path", "required": True,
+           "schema": {"type": "string", "minLength": 1, "maxLength": 32},
+           "description": "The agenda item's number in this sitting"}
 _answer_doc = openapi.json_answer
+_AUTH_NOTE = ("Takes the staff token, or a secretariat session cookie with its X-CSRF-Token "
+              "header.")
 PATHS: dict[str, Any] = {
     "/api/v1/sittings": {
         "get": {"operationId": "listSittings", "summary": "All sittings",
@@ -205,7 +314,7 @@ PATHS: dict[str, Any] = {
         "security": _STAFF, "parameters": [_ID],
         "requestBody": openapi.request_body(models.DraftForm, "multipart/form-data"),
         "responses": {
-            "201": _answer_doc("Published", models.DraftPublished),
+            "201": _answer_doc("Published", models.DraftPublished, links=_ITEM_LINKS),
             "400": openapi.error_response("No file part, an empty or corrupted file, or a body "
                                           "that cannot be read"),
             "401": _UNAUTHORIZED, "403": _FORBIDDEN,
@@ -217,4 +326,43 @@ PATHS: dict[str, Any] = {
                                           "or ODT"),
             "422": {**_INVALID, "description": "Field-by-field reasons; a file that cannot be "
                                                "read"}}}},
+    "/api/v1/sittings/{id}/items/{number}/versions": {"post": {
+        "operationId": "reviseDraft",
+        "summary": "Publish a new version of an item's draft (staff; PDF, DOCX or ODT)",
+        "description": _AUTH_NOTE, "security": _STAFF, "parameters": [_ID, _NUMBER],
+        "requestBody": openapi.request_body(models.RevisionForm, "multipart/form-data"),
+        "responses": {
+            "201": _answer_doc("Published as the next version", models.DraftRevised),
+            "400": openapi.error_response("No file part, an empty or corrupted file, or a body "
+                                          "that cannot be read"),
+            "401": _UNAUTHORIZED, "403": _FORBIDDEN,
+            "404": openapi.error_response("No such sitting or item (KB_UNKNOWN_ITEM)"),
+            "409": openapi.error_response("The item was withdrawn (KB_WITHDRAWN)"),
+            "413": openapi.error_response("The file is too large"),
+            "415": openapi.error_response("Not multipart/form-data, or the file is not PDF, DOCX "
+                                          "or ODT"),
+            "422": openapi.error_response("A file that cannot be read safely")}}},
+    "/api/v1/sittings/{id}/items/{number}/withdraw": {"post": {
+        "operationId": "withdrawItem",
+        "summary": "Withdraw an agenda item, with the reason (staff); it is kept, marked "
+                   "withdrawn",
+        "description": _AUTH_NOTE, "security": _STAFF, "parameters": [_ID, _NUMBER],
+        "requestBody": openapi.request_body(models.Withdrawal),
+        "responses": {
+            "200": _answer_doc("Withdrawn (again: no change)", models.ItemWithdrawn),
+            "401": _UNAUTHORIZED, "403": _FORBIDDEN,
+            "404": openapi.error_response("No such sitting or item (KB_UNKNOWN_ITEM)"),
+            "422": _INVALID}}},
+    "/api/v1/sittings/{id}/order": {"put": {
+        "operationId": "reorderAgenda",
+        "summary": "Set the agenda's order: every item's number exactly once (staff)",
+        "description": _AUTH_NOTE, "security": _STAFF, "parameters": [_ID],
+        "requestBody": openapi.request_body(models.AgendaOrder),
+        "responses": {
+            "200": _answer_doc("The new order", models.AgendaOrderSet),
+            "400": openapi.error_response("Not every number exactly once (KB_BAD_ORDER), or a "
+                                          "body that cannot be read"),
+            "401": _UNAUTHORIZED, "403": _FORBIDDEN,
+            "404": openapi.error_response("No such sitting"),
+            "422": _INVALID}}},
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from council.sittings.inputs import NewDraft
 
@@ -80,9 +80,49 @@ class DraftPublished(BaseModel):
     version: int
     sitting: int
     download: str
+    warnings: list[LawWarning] = Field(default_factory=list, description="What the law says "
+                                       "about publishing it now (art. 15 p.3: 10 working days)")
+
+
+class DraftRevised(DraftPublished):
+    """A new version of an item's draft (the same fields as a published one)."""
+
+
+class ItemWithdrawn(BaseModel):
+    id: int
+    number: str
+    status: str = Field(description="`withdrawn`; the item and its versions are kept")
+    sitting: int
+
+
+class AgendaOrderSet(BaseModel):
+    sitting: int
+    order: list[str] = Field(description="The items' numbers, first to last")
 
 
 class DraftForm(NewDraft):
     """multipart/form-data: the draft's fields (validated as NewDraft) and its file."""
 
     file: bytes = Field(description="PDF, DOCX or ODT (judged by its content)")
+
+
+class RevisionForm(BaseModel):
+    """multipart/form-data: the new version's file."""
+
+    file: bytes = Field(description="PDF, DOCX or ODT (judged by its content)")
+
+
+class Withdrawal(BaseModel):
+    """Why the item leaves the agenda (kept in the audit log)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(min_length=2, max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$",
+                        description="One line of text")
+
+
+class AgendaOrder(RootModel[list[str]]):
+    """Every item's number exactly once, in the new order (withdrawn items included)."""
+
+    root: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(min_length=1,
+                                                                          max_length=1000)

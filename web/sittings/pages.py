@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 from icalendar import Calendar, Event
+from sqlalchemy import Integer, Select, String, bindparam, cast, func, literal, select
 
 from council import sittings as domain
+from council import votes as ballots
 from council.models import utcnow
 from council.sittings.agenda import KIND_NAMES, sitting_heading, when
+from council.store import Store
+from web import cache
 from web.pages import SITE, path_id, render, sitting_id
 from web.sittings.common import DEPS, download_path
+from web.votes.common import DEPS as VOTES_DEPS
 from web.votes.pages import sitting_section
 
 __all__ = ["add_routes"]
@@ -33,7 +40,79 @@ async def sittings_page(request: web.Request) -> web.Response:
     return render(request, "sittings.html", {"upcoming": upcoming, "past": past})
 
 
-async def sitting_page(request: web.Request) -> web.Response:
+def _revision_statement() -> Select[Any]:
+    """What the sitting page shows from the store, as one row that changes with any of it
+    (agenda_rev NULL: no such sitting). Derived from the tables, so a change by any process
+    counts:
+    - the sitting, its items and draft versions: every operation on them bumps `agenda_rev`
+      first (council.sittings.operations._lock), and nothing is deleted;
+    - votes: inserted, then open -> closing -> closed; the roll-call, totals and outcome are
+      written with the close, and a closed vote never changes again: counted, and closed ones;
+    - registrations and attendance: inserted only (counted; `shown` is not on the page);
+    - absences and conflicts of interest are updated in place (the latest text stands): their
+      shown fields themselves, length-prefixed so that no two contents read the same (a few
+      short rows per sitting; a different row order only costs one more render).
+    Built once, with the sitting as a parameter: building a statement costs more than running
+    it."""
+    sid = bindparam("sid", type_=Integer)
+
+    def count(table: Any, *where: Any) -> Any:
+        return select(func.count()).select_from(table).where(*where).scalar_subquery()
+
+    def text(*parts: Any) -> Any:
+        """Fields joined as `length:value` each."""
+        out: Any = literal("")
+        for part in parts:
+            out = out + cast(func.length(part), String) + ":" + part + ";"
+        return out
+
+    def joined(expr: Any, table: Any, *where: Any) -> Any:
+        return select(func.aggregate_strings(expr, "|")).select_from(table).where(*where) \
+            .scalar_subquery()
+
+    items = select(domain.AgendaItem.id).where(domain.AgendaItem.sitting_id == sid)
+    a, c, vote = ballots.Absence, ballots.Conflict, ballots.Vote
+    return select(
+        select(domain.Sitting.agenda_rev).where(domain.Sitting.id == sid).scalar_subquery(),
+        count(vote, vote.sitting_id == sid),
+        count(vote, vote.sitting_id == sid, vote.status == "closed"),
+        count(ballots.Registration, ballots.Registration.sitting_id == sid),
+        count(ballots.Attendance, ballots.Attendance.sitting_id == sid),
+        joined(text(a.member_id, a.reason), a, a.sitting_id == sid),
+        joined(text(cast(c.item_id, String), c.member_id, c.text), c, c.item_id.in_(items)))
+
+
+REVISION = _revision_statement()
+
+
+def revision_reader(store: Store) -> Callable[[int], Awaitable[tuple[Any, ...] | None]]:
+    async def read(sid: int) -> tuple[Any, ...] | None:
+        # A plain connection, not a unit of work: one statement, nothing to commit.
+        async with store.engine.connect() as conn:
+            row = (await conn.execute(REVISION, {"sid": sid})).one()
+        return None if row[0] is None else tuple(row)
+    return read
+
+
+async def sitting_page(request: web.Request) -> web.StreamResponse:
+    """Rendered once per revision of the sitting and of the in-memory facts it shows."""
+    deps = request.app[DEPS]
+    sid = sitting_id(request)
+    reader = cache.coalesced(request.app, "sitting", revision_reader(deps.store))
+    stored = await reader.get(sid)
+    if stored is None:
+        return await render_sitting(request)  # the 404 page
+    ctx = deps.context()
+    votes_deps = request.app.get(VOTES_DEPS)
+    # The roster (commission names, recipients, names) and the holiday calendar (the law's
+    # warnings) are in memory: a new roster or calendar is a new object.
+    memory = (cache.Same(ctx.roster), cache.Same(ctx.holidays),
+              cache.Same(votes_deps.context().roster) if votes_deps else None)
+    return await cache.serve(request, ("sitting", sid), (stored, memory),
+                             lambda: render_sitting(request))
+
+
+async def render_sitting(request: web.Request) -> web.Response:
     """An unknown sitting is the 404 page (web.errors maps KB_UNKNOWN_SITTING)."""
     deps = request.app[DEPS]
     ctx = deps.context()

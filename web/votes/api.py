@@ -1,8 +1,8 @@
 """The votes JSON API: a sitting's results are public; opening registration and votes, closing
-the current vote, absences and conflicts take the staff token (bearer, as the sittings API: no
-cookie is involved, so there is nothing for CSRF to forge). Each write is one unit of work,
-then delivery and the hall view are woken. Domain refusals (VoteError) are answered by
-web.errors' table."""
+the current vote, absences and conflicts take the secretariat: a signed-in session (with its
+X-CSRF-Token header) or the staff token (web.accounts.staff). Each write is one unit of work with
+its audit entry, then delivery and the hall view are woken. Domain refusals (VoteError) are
+answered by web.errors' table."""
 
 from __future__ import annotations
 
@@ -10,17 +10,32 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import sittings
 from council import votes as domain
+from council.accounts import audit
 from web import openapi
+from web.accounts.common import viewer_of
+from web.accounts.staff import staff_api
 from web.errors import invalid, json_error, read_json
 from web.pages import sitting_id
-from web.security import staff_only
 from web.votes import models
 from web.votes.common import DEPS, Deps, iso
 
 API = domain.Actor.staff_tool("api")
+
+
+def _actor(request: web.Request) -> domain.Actor:
+    """The staff token acts as the `api` tool; a signed-in person as themselves."""
+    me = viewer_of(request)
+    return API if me.session_id is None else domain.Actor.matrix(me.mxid)
+
+
+async def _audit(s: AsyncSession, request: web.Request, action: str, sid: int,
+                 **detail: object) -> None:
+    await audit.record(s, viewer_of(request).actor, action, audit.subject("sitting", sid),
+                       {**detail, "via": "api"})
 
 
 def _answer(body: BaseModel, status: int = 200) -> web.Response:
@@ -83,19 +98,20 @@ def _changed(deps: Deps, sid: int) -> None:
     deps.changes.changed(sid)  # the hall view
 
 
-@staff_only(DEPS)
+@staff_api(DEPS)
 async def api_open_registration(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     sid = sitting_id(request)
     async with deps.store.session() as s:
-        reg = await domain.open_registration(s, deps.context(), sid, API)
+        reg = await domain.open_registration(s, deps.context(), sid, _actor(request))
+        await _audit(s, request, "registration.open", sid, round=reg.round)
         body = models.RegistrationOpened(id=reg.id, sitting=sid, round=reg.round,
                                          total=reg.total, quorum=reg.quorum)
     _changed(deps, sid)
     return _answer(body, 201)
 
 
-@staff_only(DEPS)
+@staff_api(DEPS)
 async def api_open_vote(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     sid = sitting_id(request)
@@ -103,7 +119,9 @@ async def api_open_vote(request: web.Request) -> web.Response:
     if isinstance(spec, web.Response):
         return spec
     async with deps.store.session() as s:
-        vote = await domain.open_vote(s, deps.context(), sid, API, spec)
+        vote = await domain.open_vote(s, deps.context(), sid, _actor(request), spec)
+        await _audit(s, request, "vote.open", sid, vote=vote.id, item=spec.item,
+                     majority=vote.majority)
         body = models.VoteOpened(id=vote.id, sitting=sid, number=vote.number, item_number=spec.item,
                                  majority=vote.majority, threshold=vote.threshold, total=vote.total,
                                  status=vote.status, closes_at=iso(vote.closes_at))
@@ -111,19 +129,20 @@ async def api_open_vote(request: web.Request) -> web.Response:
     return _answer(body, 201)
 
 
-@staff_only(DEPS)
+@staff_api(DEPS)
 async def api_close_vote(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     ctx = deps.context()
     sid = sitting_id(request)
     async with deps.store.session() as s:
-        vote = await domain.close_current(s, ctx, sid, API)  # an unknown sitting is a 404
+        vote = await domain.close_current(s, ctx, sid, _actor(request))  # unknown sitting: 404
+        await _audit(s, request, "vote.close", sid, vote=vote.id)
         body = models.VoteClosing(id=vote.id, sitting=sid, number=vote.number, status=vote.status)
     _changed(deps, sid)
     return _answer(body, 202)
 
 
-@staff_only(DEPS)
+@staff_api(DEPS)
 async def api_absence(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     sid = sitting_id(request)
@@ -131,13 +150,14 @@ async def api_absence(request: web.Request) -> web.Response:
     if isinstance(spec, web.Response):
         return spec
     async with deps.store.session() as s:
-        row = await domain.notify_absence(s, deps.context(), sid, API, spec)
+        row = await domain.notify_absence(s, deps.context(), sid, _actor(request), spec)
+        await _audit(s, request, "absence.note", sid, member=spec.member)
         body = models.AbsenceNoted(sitting=sid, member=row.member_id, reason=row.reason)
     _changed(deps, sid)
     return _answer(body, 201)
 
 
-@staff_only(DEPS)
+@staff_api(DEPS)
 async def api_conflict(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     sid = sitting_id(request)
@@ -145,7 +165,8 @@ async def api_conflict(request: web.Request) -> web.Response:
     if isinstance(spec, web.Response):
         return spec
     async with deps.store.session() as s:
-        row = await domain.declare_conflict(s, deps.context(), sid, API, spec)
+        row = await domain.declare_conflict(s, deps.context(), sid, _actor(request), spec)
+        await _audit(s, request, "conflict.declare", sid, member=spec.member, item=spec.item)
         body = models.ConflictDeclared(sitting=sid, item=spec.item, member=row.member_id,
                                        text=row.text)
     _changed(deps, sid)
@@ -183,8 +204,10 @@ def _write(operation_id: str, summary: str, answer: dict[str, Any], status: str,
         "responses": {
             status: answer,
             "400": _err("Malformed body, or a refusal with its own errcode"),
-            "401": _err("No or a wrong staff token (KB_UNAUTHORIZED)"),
-            "403": _err("The staff API is off (staff_api_token is not configured)"),
+            "401": _err("Neither a secretariat session nor the staff token (KB_UNAUTHORIZED)"),
+            "403": _err("Signed in without a secretariat role (KB_FORBIDDEN), a session call "
+                        "without X-CSRF-Token (KB_CSRF), a refusal of the sitting's chair "
+                        "(KB_NOT_CHAIR), or the staff API is off on a site without sign-in"),
             "404": _err(not_found),
             "409": _err(conflict),
             "422": {**_INVALID, "description": "Field-by-field reasons (KB_INVALID); a member "
