@@ -28,6 +28,11 @@ def lounge() -> str:
     return "lounge"
 
 
+def secretariat() -> str:
+    """The secretariat's own room: the bot reports there what needs staff (a failing feed)."""
+    return "secretariat"
+
+
 def council_space() -> str:
     return "council"
 
@@ -72,7 +77,7 @@ def family(key: str) -> str:
 # The families of rooms the roster defines; rooms of other families (sittings, appeals) belong to
 # their features and are never retired or unlinked by the roster's reconciliation.
 ROSTER_FAMILIES = frozenset(family(k) for k in (
-    announcements(), lounge(), commissions_space(), sittings_space(), council_space(),
+    announcements(), lounge(), secretariat(), commissions_space(), sittings_space(), council_space(),
     commission(""), cabinet(""), notes(""), cabinet_space("")))
 
 

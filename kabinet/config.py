@@ -132,6 +132,25 @@ class SittingsConfig(_Section):
     holidays_file: Path | None = Field(None, description="Holiday calendar; default: the one shipped "
                                        "in council/holidays-ua.yaml")
     sync_interval: float = Field(30, gt=0, description="Seconds between checks of sitting rooms")
+    video_url: str | None = Field(None, pattern=r"^https://[^\s]+$", description="A video "
+                                  "conference service for remote sittings (a Jitsi or Element Call "
+                                  "base URL); null: sitting rooms carry no video widget")
+
+
+class FeedSource(_Section):
+    name: str = Field(min_length=1, max_length=100, description="Shown on each posted entry")
+    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2000, description="RSS or Atom URL")
+
+
+class FeedsConfig(_Section):
+    """News feeds posted into the announcements room: each new entry once."""
+
+    sources: list[FeedSource] = Field(default_factory=list)
+    interval: float = Field(900, ge=10, description="Seconds between polls of each feed")
+    timeout: float = Field(30, gt=0, description="Seconds a fetch may take")
+    max_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest feed response read")
+    report_after: float = Field(86400, gt=0, description="Seconds of failures before the "
+                                "secretariat's room is told")
 
 
 class Settings(BaseSettings):
@@ -150,6 +169,7 @@ class Settings(BaseSettings):
     sittings: SittingsConfig = SittingsConfig()
     appeals: AppealsConfig = AppealsConfig()
     mail: MailConfig = MailConfig()
+    feeds: FeedsConfig = FeedsConfig()
 
     @field_validator("staff_api_token")
     @classmethod

@@ -31,6 +31,10 @@ def desired_rooms(roster: Roster, server_name: str) -> list[RoomSpec]:
         topic=f"Оголошення секретаріату: {council_name}. Писати можуть секретаріат і бот.",
         members=everyone, staff=staff, events_default=STAFF_POWER))
     rooms.append(RoomSpec(
+        key=keys.secretariat(), kind="secretariat", ref=council_ref, name="Секретаріат",
+        topic="Службова кімната секретаріату: тут бот повідомляє про те, що потребує уваги.",
+        members=staff, staff=staff))
+    rooms.append(RoomSpec(
         key=keys.lounge(), kind="lounge", ref=council_ref, name="Депутатська зала",
         topic="Спілкування депутатів між собою та із секретаріатом.", members=everyone, staff=staff))
 
