@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, CursorResult, Result, event, text
+from sqlalchemy import Connection, CursorResult, Result, Select, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.compiler import SQLCompiler
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -65,6 +67,40 @@ class Store:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._database = parsed.database if self.is_sqlite else None
+        self._peeker: sqlite3.Connection | None = None
+        self._compiled: dict[int, tuple[Select[Any], SQLCompiler]] = {}
+
+    async def read_one(self, statement: Select[Any], params: dict[str, Any]) -> tuple[Any, ...]:
+        """One row of a small read, for hot paths (a page's revision). On SQLite it runs on the
+        event loop's own thread: a read under WAL never waits for a writer, and a thread hop
+        costs more than the read. Raw values (no type processing); it falls back to the pool if
+        the file is busy (a checkpoint) or the read fails."""
+        if self._database:
+            try:
+                return self._peek(statement, params)
+            except sqlite3.Error:
+                pass
+        async with self.engine.connect() as conn:
+            return tuple((await conn.execute(statement, params)).one())
+
+    def _peek(self, statement: Select[Any], params: dict[str, Any]) -> tuple[Any, ...]:
+        if self._peeker is None:
+            conn = sqlite3.connect(self._database or "", check_same_thread=False, uri=False)
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("PRAGMA busy_timeout=0")  # never wait on the loop's thread
+            self._peeker = conn
+        cached = self._compiled.get(id(statement))
+        if cached is None or cached[0] is not statement:
+            compiled = statement.compile(dialect=self.engine.dialect)
+            assert isinstance(compiled, SQLCompiler)
+            cached = self._compiled[id(statement)] = (statement, compiled)
+        compiled = cached[1]
+        values = {**compiled.params, **params}
+        row = self._peeker.execute(compiled.string, [values[name] for name in
+                                                     compiled.positiontup or ()]).fetchone()
+        self._peeker.rollback()  # no snapshot kept open between reads
+        return tuple(row)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -90,4 +126,7 @@ class Store:
             return False
 
     async def close(self) -> None:
+        if self._peeker is not None:
+            self._peeker.close()
+            self._peeker = None
         await self.engine.dispose()

@@ -125,3 +125,29 @@ async def test_a_citizen_or_a_stranger_has_no_cabinet(cabinet: Cabinet):
     async with aiohttp.ClientSession(cookies={"kb_session": token}) as http, http.get(
             cabinet.url + "/cabinet", allow_redirects=False) as resp:
         assert resp.status == 303
+
+
+async def test_the_kept_page_follows_every_change_it_shows(cabinet: Cabinet):
+    """The cabinet is kept per revision: an appeal handed over, a note written and a roll-call
+    answer each show on the very next load."""
+    from council import notes
+    from council.appeals.queries import by_id
+
+    moved = await appeal_for(cabinet.store, "Вивіз сміття", "bondar", days_ago=3)
+    token = await cabinet.session_for("bondar")
+
+    async def page() -> str:
+        async with aiohttp.ClientSession(cookies={"kb_session": token}) as http, http.get(
+                cabinet.url + "/cabinet") as resp:
+            return await resp.text()
+
+    assert "Вивіз сміття" in await page() and await page() == await page()  # kept, unchanged
+    async with cabinet.store.session() as s:
+        appeal = await by_id(s, moved, lock=True)
+        assert appeal is not None
+        await appeals.transfer(s, appeal, "hnatiuk", "sekretar")
+    assert "Вивіз сміття" not in await page()
+    async with cabinet.store.session() as s:
+        await notes.write(s, notes.Author(mxid("bondar"), "bondar"),
+                          notes.NewNote(subject=None, body="Подзвонити в ЖЕК"))
+    assert "Подзвонити в ЖЕК" in await page()

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, String, bindparam, func, select
 
 from council.accounts.tables import CabinetVisit
 from council.appeals.tables import AppealEvent
 from council.models import ManagedRoom
 from council.notes.tables import Note
 from council.sittings.tables import DraftVersion, Sitting
+from council.store import Store
 from council.votes.tables import Attendance, RollCall
 
 
-async def revision(session: AsyncSession, mxid: str) -> tuple[Any, ...]:
+def _statement() -> Select[Any]:
+    """Built once, with the person as a parameter: building costs more than running it."""
+    mxid = bindparam("mxid", type_=String)
     mine = Note.author == mxid
-    row = (await session.execute(select(
+    return select(
         select(func.max(AppealEvent.id)).scalar_subquery(),
         select(func.max(DraftVersion.id)).scalar_subquery(),
         select(func.count(Sitting.id) + func.coalesce(func.sum(Sitting.agenda_rev), 0))
@@ -37,5 +39,11 @@ async def revision(session: AsyncSession, mxid: str) -> tuple[Any, ...]:
         select(func.max(Note.edited_at)).where(mine).scalar_subquery(),
         select(func.max(Note.deleted_at)).where(mine).scalar_subquery(),
         select(CabinetVisit.seen_at).where(CabinetVisit.mxid == mxid).scalar_subquery(),
-    ))).one()
-    return tuple(row)
+    )
+
+
+REVISION = _statement()
+
+
+async def revision(store: Store, mxid: str) -> tuple[Any, ...]:
+    return await store.read_one(REVISION, {"mxid": mxid})

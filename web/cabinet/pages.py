@@ -87,8 +87,7 @@ async def cabinet_page(request: web.Request) -> web.StreamResponse:
     deps, me = request.app[DEPS], viewer_of(request)
     ctx = deps.context()
     now = utcnow()
-    async with deps.store.session() as s:
-        data = await revision(s, me.mxid)
+    data = await revision(deps.store, me.mxid)
     # Days left and which sittings are still coming move with the clock: the hour is part of it.
     current = (*data, me.role, Same(ctx.roster), local_day(now, ctx.tz), now.hour)
     key = (me.session_id or 0, i18n.request_locale(request))

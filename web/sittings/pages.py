@@ -87,10 +87,8 @@ REVISION = _revision_statement()
 
 def revision_reader(store: Store) -> Callable[[int], Awaitable[tuple[Any, ...] | None]]:
     async def read(sid: int) -> tuple[Any, ...] | None:
-        # A plain connection, not a unit of work: one statement, nothing to commit.
-        async with store.engine.connect() as conn:
-            row = (await conn.execute(REVISION, {"sid": sid})).one()
-        return None if row[0] is None else tuple(row)
+        row = await store.read_one(REVISION, {"sid": sid})
+        return None if row[0] is None else row
     return read
 
 
