@@ -170,3 +170,20 @@ async def test_moments_come_back_aware_in_utc_on_every_database(store: Store):
     # SQLite keeps no zone: read back naive, this moment would be off by two hours or unusable.
     assert back is not None and back.handled_at.tzinfo is not None
     assert back.handled_at == kyiv and back.handled_at.utcoffset() == UTC.utcoffset(None)
+
+
+async def test_a_hot_read_sees_every_commit_at_once_on_each_database(store: Store):
+    """`read_one` (on SQLite: on the loop's thread, no snapshot kept between reads) answers
+    like the pool and sees a change committed by another unit of work on the next read."""
+    from sqlalchemy import bindparam, func, select
+
+    from council.models import ManagedRoom
+
+    statement = select(select(func.count()).select_from(ManagedRoom)
+                       .where(ManagedRoom.kind == bindparam("kind")).scalar_subquery(),
+                       select(func.max(ManagedRoom.key)).scalar_subquery())
+    assert await store.read_one(statement, {"kind": "lounge"}) == (0, None)
+    async with store.session() as s:
+        s.add(ManagedRoom(key="lounge", kind="lounge", ref="council", room_id="!l:x"))
+    assert await store.read_one(statement, {"kind": "lounge"}) == (1, "lounge")
+    assert await store.read_one(statement, {"kind": "council"}) == (0, "lounge")
