@@ -95,9 +95,15 @@ async def _signed_in(request: web.Request, identity: Identity, via: str, target:
     raise response
 
 
-def set_session_cookie(response: web.StreamResponse, token: str, deps: Deps) -> None:
+def set_session_cookie(response: web.StreamResponse, token: str, deps: Deps, *,
+                       framed: bool = False) -> None:
+    """`framed`: for a widget, a page inside Element on another site, which a `Lax` cookie never
+    reaches; browsers take `SameSite=None` only with `Secure`, so only over HTTPS (the widget's
+    pages are read-only either way; every form there still needs the session's CSRF token)."""
+    cross_site = framed and deps.secure_cookies
     response.set_cookie(COOKIE, token, max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
-                        httponly=True, samesite="Lax", secure=deps.secure_cookies, path="/")
+                        httponly=True, samesite="None" if cross_site else "Lax",
+                        secure=deps.secure_cookies, path="/")
 
 
 async def login_password(request: web.Request) -> web.StreamResponse:
@@ -220,7 +226,7 @@ async def login_openid(request: web.Request) -> web.StreamResponse:
         await accounts.audit.record(s, identity.mxid, "signin.widget", person(identity))
     response = web.json_response({"user_id": identity.mxid, "role": identity.role,
                                   "home": home_of(identity)})
-    set_session_cookie(response, token, deps)
+    set_session_cookie(response, token, deps, framed=True)
     return response
 
 
