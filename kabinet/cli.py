@@ -173,6 +173,17 @@ async def cmd_apply(settings: Settings, roster: Roster, roster_file: Path) -> in
     return print_report(report.changes, report.problems, report.summary())
 
 
+# Libraries whose INFO lines say nothing to whoever runs Kabinet (fontTools alone wrote 372 lines
+# before the banner, subsetting the PDF font); at DEBUG they speak again.
+NOISY = ("aiohttp.access", "fontTools", "fpdf", "PIL", "aiosqlite", "alembic", "mautrix")
+
+
+def quiet_logs(level: str) -> None:
+    logging.getLogger().setLevel(level)
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+
+
 def main(argv: list[str] | None = None, features: list[Feature] | None = None) -> int:
     # Before anything is created: the data dir holds secrets and citizens' personal data, so
     # every file this process and its Synapse make is for the owner only (0600/0700).
@@ -187,8 +198,7 @@ def main(argv: list[str] | None = None, features: list[Feature] | None = None) -
                   f"{len(roster.commissions)} commissions, {len(roster.secretariat)} secretariat")
             return 0
         settings = settings_from(args)
-        logging.getLogger().setLevel(settings.log_level)
-        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+        quiet_logs(settings.log_level)
         roster_path = args.file if args.command == "roster" else settings.roster
         roster = load_roster(roster_path)
         if args.command == "up":
