@@ -13,12 +13,24 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MXID_RE = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 
 RosterId = Annotated[str, Field(pattern=ID_PATTERN)]
+PHOTO_MAX_BYTES = 2 * 1024 * 1024
+# A photo's type is read from its first bytes, never from its name.
+PHOTO_TYPES = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+ROSTER_DIR = "roster_dir"  # the validation context's key: the folder photos are relative to
 
 
 class RosterError(ValueError):
@@ -41,6 +53,40 @@ class Contacts(_Strict):
     email: str | None = None
     phone: str | None = None
     reception: str | None = Field(None, description="Reception hours and place")
+
+
+class InternalContacts(_Strict):
+    """Contacts for colleagues only: shown to signed-in deputies, the head and the secretariat."""
+
+    email: str | None = None
+    phone: str | None = None
+
+
+def photo_type(head: bytes) -> str | None:
+    """The Content-Type of a JPEG or PNG by its first bytes; None for anything else."""
+    return next((kind for magic, kind in PHOTO_TYPES if head.startswith(magic)), None)
+
+
+def _checked_photo(value: str, info: ValidationInfo) -> str:
+    """The photo's absolute path, once it exists, is a JPEG or PNG, and is at most 2 MB. A
+    roster that comes from no known file (test data) keeps it as given, unchecked."""
+    base = (info.context or {}).get(ROSTER_DIR)
+    if base is None:
+        return value
+    path = (Path(base) / value).resolve()
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ValueError(f"photo {value!r}: cannot read the file ({exc.strerror})") from None
+    if not path.is_file():
+        raise ValueError(f"photo {value!r}: not a file")
+    if size > PHOTO_MAX_BYTES:
+        raise ValueError(f"photo {value!r}: {size} bytes, larger than 2 MB")
+    if photo_type(head) is None:
+        raise ValueError(f"photo {value!r}: not a JPEG or PNG image")
+    return str(path)
 
 
 class Person(_Strict):
@@ -67,6 +113,14 @@ class Deputy(Person):
     district: int | None = Field(None, ge=1, le=999, description="Electoral district number")
     commissions: tuple[RosterId, ...] = ()
     contacts: Contacts = Contacts()
+    internal: InternalContacts = InternalContacts()
+    photo: str | None = Field(None, description="JPEG or PNG, at most 2 MB, relative to the roster "
+                              "file; after loading, its absolute path")
+
+    @field_validator("photo")
+    @classmethod
+    def _photo(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _checked_photo(value, info)
 
 
 class StaffMember(Person):
@@ -306,9 +360,13 @@ def _location(roster_data: object, loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
-def parse_roster(data: object, source: str = "<roster>") -> Roster:
+def parse_roster(data: object, source: str = "<roster>", base: Path | None = None) -> Roster:
+    """`base`: the folder relative paths (photos) start from; default the folder of `source`
+    when it names a file (a roster sent to the running Kabinet), else none (photos unchecked)."""
+    if base is None and not source.startswith("<") and Path(source).is_file():
+        base = Path(source).parent
     try:
-        return Roster.model_validate(data)
+        return Roster.model_validate(data, context={ROSTER_DIR: str(base) if base else None})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -334,4 +392,4 @@ def load_roster(path: str | Path) -> Roster:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RosterError(str(path), [f"not valid YAML: {exc}"]) from None
-    return parse_roster(data, str(path))
+    return parse_roster(data, str(path), path.parent)

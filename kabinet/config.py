@@ -74,6 +74,10 @@ class WebConfig(_Section):
         default_factory=list, description="Reverse proxies (IPs or CIDRs) whose X-Forwarded-For "
         "names the client; from any other peer the header is ignored")
 
+    widget_frame_ancestors: list[str] = Field(
+        default_factory=lambda: ["*", "vector:"], description="Who may frame the sitting "
+        "widget's pages (CSP frame-ancestors sources): any web origin and Element Desktop")
+
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -202,7 +202,8 @@ async def apply_remote(data_dir: Path, running: Holder, roster_file: Path) -> Re
         raise ControlError(f"{data_dir / 'secrets.yaml'} has no control_token; restart the running "
                            f"Kabinet with this version")
     text = await asyncio.to_thread(roster_file.read_text, encoding="utf-8")
-    body = {"roster": text, "source": str(roster_file)}
+    source = await asyncio.to_thread(roster_file.resolve)  # photos are relative to it
+    body = {"roster": text, "source": str(source)}
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)  # a big council takes minutes
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http, http.post(

@@ -49,11 +49,13 @@ class Installation(Core):
     commands: Commands = field(init=False)
     # What features add: long-running loops started after the roster is applied; demo data
     # loaders run by `kabinet up --demo` (each must be idempotent: `make run` runs them again);
-    # web routes; and what to wake when a restarted homeserver answers again.
+    # web routes; what to wake when a restarted homeserver answers again, and after a roster
+    # is applied.
     workers: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
     demo_seeders: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
     web_setups: list[Callable[[web.Application], None]] = field(init=False, default_factory=list)
     on_homeserver_back: list[Callable[[], None]] = field(init=False, default_factory=list)
+    on_roster_applied: list[Callable[[], None]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -129,6 +131,8 @@ class Installation(Core):
         report = await self.reconciler().apply(roster or self.roster)
         if roster is not None:
             self.roster = roster
+        for hook in self.on_roster_applied:  # what shows the roster (the pinned directory)
+            hook()
         return report
 
     def site(self) -> SiteInfo:

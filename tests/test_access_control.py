@@ -25,13 +25,16 @@ from web import desk as web_desk
 from web import notes as web_notes
 from web import sittings as web_sittings
 from web import votes as web_votes
+from web import widgets as web_widgets
 from web.app import create_app
+from web.desk import announcements as desk_announcements
 from web.pages import SiteInfo
 
 TOKEN = "access-staff-token-0123456789"
 SECRET = "access-session-secret-0123456789"
 # Open to everyone, on purpose: the public site, open data, sign-in itself.
-PUBLIC = re.compile(r"^(/|/deputies(/\{id\})?|/healthz|/static|/api/openapi\.json|/calendar\.ics"
+PUBLIC = re.compile(r"^(/|/deputies(/\{id\}(/photo)?)?|/api/v1/deputies|/healthz|/static"
+                    r"|/api/openapi\.json|/calendar\.ics|/widgets/sittings/\{id\}(/live)?"
                     r"|/login(/link(/\{token\})?)?|/api/v1/session/openid|/sittings(/\{id\}(/.*)?)?"
                     r"|/open-data/.*|/api/v1/sittings(/\{id\}(/votes)?)?)$")
 # For anyone signed in (each sees only their own): the cabinet, notes, signing out.
@@ -61,6 +64,8 @@ async def site(store: Store, tmp_path: Path) -> AsyncIterator[tuple[str, web_acc
     web_votes.setup(app, web_votes.Deps(store, lambda: vctx, TOKEN, votes_domain.Changes()))
     web_desk.setup(app, web_desk.Deps(store, sctx, lambda: vctx, appeals.Context(
         SERVER, "kabinet_", "https://rada.example", tz=KYIV)))
+    web_widgets.setup(app, web_widgets.Deps())
+    desk_announcements.setup(app, desk_announcements.Deps(store, lambda: KYIV))
     routes = sorted({(r.method, r.resource.canonical) for r in app.router.routes()
                      if r.resource is not None and r.method != "HEAD"})
     server = TestServer(app, host="127.0.0.1")

@@ -19,7 +19,7 @@ from web.votes.pages import LABELS
 REPO = Path(__file__).resolve().parents[1]
 FILES = [("python", "web/votes/common.py"), ("python", "web/votes/pages.py"),
          ("jinja2", "web/templates/vote_results.html"), ("jinja2", "web/templates/sitting_live.html"),
-         ("jinja2", "web/templates/deputy.html")]
+         ("jinja2", "web/templates/deputy_record.html")]
 
 
 def fields(text: str) -> set[str]:

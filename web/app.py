@@ -10,7 +10,7 @@ import jinja2
 from aiohttp import web
 
 from council.roster import Roster
-from web import cache, openapi
+from web import cache, directory, openapi
 from web.errors import MAX_BODY, error_middleware, quiet_client_faults
 from web.health import CHECKS, Check, healthz
 from web.pages import ROSTER, SITE, SiteInfo, render
@@ -25,17 +25,6 @@ async def index(request: web.Request) -> web.StreamResponse:
     async def page() -> web.Response:
         return render(request, "index.html", {})
     return await cache.serve(request, ("index",), (cache.Same(request.app[SITE]),), page)
-
-
-async def deputies(request: web.Request) -> web.StreamResponse:
-    """Shows the roster, which `kabinet roster apply` replaces as a whole (a new object)."""
-    roster = request.app[ROSTER]
-
-    async def page() -> web.Response:
-        commissions = {c.id: c.name for c in roster.commissions}
-        return render(request, "deputies.html", {"roster": roster, "commissions": commissions})
-    return await cache.serve(request, ("deputies",),
-                             (cache.Same(roster), cache.Same(request.app[SITE])), page)
 
 
 SECURITY_HEADERS = {
@@ -55,8 +44,12 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
     except web.HTTPException as exc:
         exc.headers.extend((k, v) for k, v in SECURITY_HEADERS.items() if k not in exc.headers)
         raise
+    # A page that states its own frame-ancestors (the sitting widget, web/widgets/) is framed by
+    # that policy: X-Frame-Options, which knows no list of origins, would contradict it.
+    own_framing = "frame-ancestors" in response.headers.get("Content-Security-Policy", "")
     for key, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(key, value)
+        if not (own_framing and key == "X-Frame-Options"):
+            response.headers.setdefault(key, value)
     return response
 
 
@@ -83,10 +76,10 @@ def create_app(site: SiteInfo, roster: Roster, checks: dict[str, Check]) -> web.
         autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined,
     )
     app.router.add_get("/", index, name="index")
-    app.router.add_get("/deputies", deputies, name="deputies")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_static("/static/", HERE / "static", name="static")
     openapi.setup(app, f"Kabinet — {site.council_name}")
+    directory.setup(app)  # reads the roster only: mounted with the site, as /deputies always was
     health = {"content": {"application/json": {"schema": {  # each check "ok" or "failing"
         "type": "object", "additionalProperties": True}}}}
     openapi.register(app, {"/healthz": {"get": {

@@ -23,6 +23,7 @@ from aiohttp import hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage
 from pydantic import ValidationError
 
+from council.announcements.inputs import AnnouncementError
 from council.appeals.values import AppealError, KeyReused
 from council.files.kinds import UnsupportedFile, UnusualArchive
 from council.law.deadlines import DeadlineError
@@ -66,6 +67,8 @@ DOMAIN_ERRORS: tuple[tuple[type[Exception], str | None, int, str], ...] = (
     (NoteError, "KB_UNKNOWN_NOTE", 404, "KB_UNKNOWN_NOTE"),
     (NoteError, "KB_UNKNOWN_SUBJECT", 422, "KB_UNKNOWN_SUBJECT"),
     (NoteError, "KB_NO_NOTES_ROOM", 403, "KB_NO_NOTES_ROOM"),
+    (AnnouncementError, "KB_EXPIRY_PAST", 422, "KB_EXPIRY_PAST"),
+    (AnnouncementError, "KB_EXPIRY_FAR", 422, "KB_EXPIRY_FAR"),
     (KeyReused, None, 422, "KB_IDEMPOTENCY_KEY_REUSED"),
     (AppealError, None, 409, "KB_APPEAL_REFUSED"),
     (DeadlineError, None, 422, "KB_DEADLINE_REFUSED"),
@@ -142,7 +145,7 @@ def domain_status(exc: Exception) -> tuple[int, str]:
 def domain_error(exc: Exception) -> web.Response:
     """A domain error as the JSON error: its bilingual message, and the field at fault."""
     status, errcode = domain_status(exc)
-    if isinstance(exc, SittingError | VoteError | NoteError):
+    if isinstance(exc, SittingError | VoteError | NoteError | AnnouncementError):
         return json_error(status, errcode, f"{exc.uk} / {exc.en}",
                           **({"fields": {exc.field: exc.en}} if exc.field else {}))
     return json_error(status, errcode, str(exc))

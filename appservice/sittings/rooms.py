@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from appservice.homeserver import Homeserver
 from appservice.rooms import RoomSpec, ensure_room, link_into_space, parent_state, reconcile_members, record
+from appservice.sittings import widgets
 from council import outbox
 from council import rooms as registry
 from council import sittings as domain
@@ -95,6 +96,9 @@ class SittingRooms(Worker):
         self._media = _Preupload(self)
         self._last_resync: float | None = None
         self.rooms_created = 0
+        # The widgets feature sets this (kabinet/features/widgets.py); None: rooms carry none.
+        self.widgets: widgets.WidgetPlan | None = None
+        self._widgets_due: dict[int, bool] | None = None  # None: every sitting room (once per start)
 
     def poke(self) -> None:
         super().poke()
@@ -103,6 +107,8 @@ class SittingRooms(Worker):
     async def round(self) -> bool:
         """Rooms for new sittings; every `resync_interval` s, members brought in line."""
         if await self.create_missing():
+            self.on_change()
+        if await self.place_widgets():
             self.on_change()
         now = asyncio.get_running_loop().time()
         if self._last_resync is None or now - self._last_resync >= self.resync_interval:
@@ -127,9 +133,11 @@ class SittingRooms(Worker):
         return len(specs)
 
     async def _ensure(self, spec: RoomSpec, space_id: str) -> None:
+        extra = [parent_state(space_id, self.hs.server_name)]
+        if self.widgets is not None:  # part of the room from its first moment
+            extra += widgets.room_state(self.widgets, int(spec.ref))
         got = await ensure_room(self.hs, spec, alias_prefix=self.alias_prefix,
-                                room_version=self.room_version,
-                                extra_state=[parent_state(space_id, self.hs.server_name)])
+                                room_version=self.room_version, extra_state=extra)
         for problem in got.problems:  # a refused invite: resync_members tries again
             log.warning("%s: %s", spec.key, problem)
         if got.created:
@@ -139,6 +147,34 @@ class SittingRooms(Worker):
         # Linked before it is recorded: a crash in between re-links (idempotent PUT) next time.
         await link_into_space(self.hs, space_id, got.room_id, order=f"s{int(spec.ref):08d}")
         await record(self.store, spec, got.room_id)
+        if self._widgets_due is not None:  # True: created just now, with the widget state
+            self._widgets_due[int(spec.ref)] = got.created and self.widgets is not None
+
+    async def place_widgets(self) -> int:
+        """The video line of new rooms (made with the widget state), and once per start what
+        differs from the plan in every sitting room (made before widgets, or under another
+        config): appservice/sittings/widgets.py. Through the outbox; the number of rows added."""
+        plan, due = self.widgets, self._widgets_due
+        if plan is None or due == {}:
+            return 0
+        tz = self.context().tz
+        since = utcnow().date() - timedelta(days=1)
+        rooms = await registry.rooms_by_kind(self.store, KIND)
+        async with self.store.session() as s:
+            targets = [x for x in await domain.list_sittings(s)
+                       if str(x.id) in rooms and (due is None or x.id in due)]
+        fresh = {x.id for x in targets if due is not None and due.get(x.id)}
+        read = [x for x in targets if x.id not in fresh]
+        states = await self.hs.gather(partial(self.hs.room_state, rooms[str(x.id)]) for x in read)
+        current = {x.id: widgets.current_state(st) for x, st in zip(read, states, strict=True)}
+        added = 0
+        async with self.store.session() as s:
+            for x in targets:
+                upcoming = domain.local_day(x.starts_at, tz) >= since
+                added += await widgets.enqueue(s, plan, x.id, announce=upcoming,
+                                               current=current.get(x.id))
+        self._widgets_due = {}  # rounds run one at a time: no room was added meanwhile
+        return added
 
     async def resync_members(self) -> None:
         """Upcoming sittings' rooms follow the roster: new members invited, leavers removed."""

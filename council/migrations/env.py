@@ -5,6 +5,9 @@ from sqlalchemy import Connection, create_engine, pool
 
 import council.appeals  # noqa: F401  (appeals and mail-queue tables)
 from council import accounts as _accounts  # noqa: F401  (web sessions, sign-in links, audit log)
+from council import announcements as _announcements  # noqa: F401  (announcements, pins, expiry)
+from council import directory as _directory  # noqa: F401  (pinned directory, direct chats)
+from council import feeds as _feeds  # noqa: F401  (news feeds: polling state, entries seen)
 from council import notes as _notes  # noqa: F401  (private notes and their anchors)
 from council import sittings as _sittings  # noqa: F401  (sittings, agenda items, drafts)
 from council import votes as _votes  # noqa: F401  (registration, votes, roll-calls)

@@ -69,10 +69,15 @@ async def guarded(core: Core, context: C, body: Callable[[C], Awaitable[int]],
 def default_features() -> list[Feature]:
     """Every feature, fresh (a feature instance belongs to one Kabinet), in wiring order."""
     from kabinet.features.accounts import Accounts
+    from kabinet.features.announcements import Announcements
     from kabinet.features.appeals import Appeals
     from kabinet.features.desk import Desk
+    from kabinet.features.directory import Directory
+    from kabinet.features.feeds import Feeds
     from kabinet.features.notes import Notes
     from kabinet.features.sittings import Sittings
     from kabinet.features.votes import Votes
+    from kabinet.features.widgets import Widgets
 
-    return [Accounts(), Sittings(), Appeals(), Votes(), Notes(), Desk()]
+    return [Accounts(), Sittings(), Appeals(), Votes(), Notes(), Directory(), Desk(), Feeds(),
+            Widgets(), Announcements()]

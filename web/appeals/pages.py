@@ -57,10 +57,19 @@ def _form_context(request: web.Request, values: dict[str, Any], errors: dict[str
             "districts": districts, "limits": cfg.limits}
 
 
+def _chosen(request: web.Request) -> dict[str, Any]:
+    """`?deputy=<id>` (the directory's "write an appeal to this deputy"): that deputy is the
+    addressee; an id not in the roster is ignored."""
+    wanted = request.query.get("deputy", "")
+    if any(d.id == wanted for d in request.app[ROSTER].deputies):
+        return {"addressee": f"deputy:{wanted}"}
+    return {}
+
+
 async def new_form(request: web.Request) -> web.Response:
     cfg = request.app[APPEALS]
     token = _csrf_token(cfg, request)
-    ctx = _form_context(request, {}, {})
+    ctx = _form_context(request, _chosen(request), {})
     resp = render(request, "appeal_new.html", {**ctx, "csrf": token})
     resp.headers["Cache-Control"] = "no-store"  # a cached page would share its form token
     return _with_csrf(request, resp, token)

@@ -1,5 +1,6 @@
 """The votes on the public site: the section of the sitting page (results and attendance), the
-hall view at /sittings/{id}/live, and a deputy's voting record at /deputies/{id}."""
+hall view at /sittings/{id}/live, and a deputy's voting record (a section of the directory's
+/deputies/{id}, web.directory)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from web.pages import render, sitting_id
 from web.votes.common import DEPS, Group, aware, by_faction, head_id, local
 from web.votes.live import payload
 
-__all__ = ["add_routes", "sitting_section", "votes_context"]
+__all__ = ["add_routes", "record_section", "sitting_section", "votes_context"]
 
 # The domain's codes as msgids of the Babel catalogs (English; the uk catalog carries the
 # domain's Ukrainian words, council.votes RESULT_UK, OUTCOME_UK in capitals, MAJORITY_UK). Marked
@@ -115,23 +116,26 @@ async def _member(session: AsyncSession, ctx: domain.Context, member_id: str
     return (row[0], row[1], "former") if row else None
 
 
-async def deputy_page(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
+async def record_section(request: web.Request, member_id: str) -> dict[str, Any] | None:
+    """A member's voting record for the directory's person page (its template includes
+    deputy_record.html): None when the id names no deputy, head or former member (staff have
+    no record) or when votes are not wired."""
+    deps = request.app.get(DEPS)
+    if deps is None:
+        return None
     ctx = deps.context()
-    member_id = request.match_info["id"]
     async with deps.store.session() as s:
         who = await _member(s, ctx, member_id)
         if who is None:
-            raise web.HTTPNotFound()  # the 404 page (web.app's not_found_page)
+            return None
         record = await domain.deputy_record(s, ctx, member_id)
     name, faction, role = who
     position = ctx.roster.head.position if role == "head" and ctx.roster.head else None
-    return render(request, "deputy.html", {
+    return {"record_section": {
         "member_id": member_id, "name": name, "faction": faction, "role": role,
         "position": position, "record": record, "labels": LABELS,
-        "day": lambda d: d.strftime("%d.%m.%Y")})
+        "day": lambda d: d.strftime("%d.%m.%Y")}}
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/sittings/{id}/live", live_page, name="sitting_live")
-    app.router.add_get("/deputies/{id}", deputy_page, name="deputy")
