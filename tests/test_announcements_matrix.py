@@ -28,7 +28,7 @@ ROSTER = load_roster(SMALL_ROSTER)
 @pytest.fixture(scope="module")
 async def inst(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
     settings = test_settings(tmp_path_factory.mktemp("announcements"), SMALL_ROSTER)
-    running = await start(Kabinet(settings, ROSTER, features=[*default_features(), Announcements()]))
+    running = await start(Kabinet(settings, ROSTER, features=default_features()))
     await settle(running.kabinet, ROSTER)
     yield running
     await running.stop()

@@ -53,8 +53,6 @@ async def running(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run
     roster_path = base / "roster.yaml"
     roster_path.write_text(yaml.safe_dump(ROSTER_DATA, allow_unicode=True), encoding="utf-8")
     features = default_features()
-    if not any(isinstance(f, Directory) for f in features):  # until default_features() lists it
-        features.append(Directory())
     run = await start(Kabinet(test_settings(base / "data", roster_path), ROSTER, features=features))
     await settle(run.kabinet, ROSTER)
     yield run

@@ -45,8 +45,6 @@ async def running(tmp_path_factory: pytest.TempPathFactory, feed_server: FeedSer
                   ) -> AsyncIterator[Running]:
     roster = load_roster(SMALL_ROSTER)
     features = default_features()
-    if not any(isinstance(f, Feeds) for f in features):  # until default_features() lists it
-        features.append(Feeds())
     settings = test_settings(tmp_path_factory.mktemp("feeds"), SMALL_ROSTER, **{
         "feeds.sources": [{"name": "Новини міста", "url": feed_server.url("city")},
                           {"name": "Зламана", "url": feed_server.url("down")}],

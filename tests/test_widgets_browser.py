@@ -19,7 +19,6 @@ from playwright.async_api import Browser, expect
 
 from council.roster import load_roster
 from kabinet.features import default_features
-from kabinet.features.widgets import Widgets
 from kabinet.wiring import Kabinet, Running, start
 from tests.conftest import SMALL_ROSTER, Deputies, test_settings
 from tests.matrix_helpers import settle
@@ -55,7 +54,7 @@ frame.addEventListener("load", function () {
 @pytest.fixture(scope="module")
 async def inst(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
     settings = test_settings(tmp_path_factory.mktemp("widgets-browser"), SMALL_ROSTER)
-    running = await start(Kabinet(settings, ROSTER, features=[*default_features(), Widgets()]))
+    running = await start(Kabinet(settings, ROSTER, features=default_features()))
     await settle(running.kabinet, ROSTER)
     yield running
     await running.stop()

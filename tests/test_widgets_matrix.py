@@ -19,7 +19,6 @@ from council.roster import load_roster
 from kabinet.features import default_features
 from kabinet.features.sittings import Sittings
 from kabinet.features.sittings import context as sittings_context
-from kabinet.features.widgets import Widgets
 from kabinet.wiring import Kabinet, Running, start
 from tests.conftest import SMALL_ROSTER, Deputies, test_settings
 from tests.matrix_helpers import settle, wait_for
@@ -32,7 +31,7 @@ VIDEO = "https://meet.example.org"
 async def inst(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
     settings = test_settings(tmp_path_factory.mktemp("widgets"), SMALL_ROSTER,
                              **{"sittings.video_url": VIDEO})
-    features = [*default_features(), Widgets()]
+    features = default_features()
     running = await start(Kabinet(settings, ROSTER, features=features))
     await settle(running.kabinet, ROSTER)
     yield running

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import outbox
+from council import outbox, rooms
 from council import sittings as domain
 from council.sittings import agenda
 
@@ -52,7 +52,7 @@ class WidgetPlan:
     def conference(self, sitting_id: int) -> str:
         """Stable for the sitting, unguessable without the secret (a Jitsi room is open to
         whoever knows its name)."""
-        digest = hmac.new(self.secret, f"sitting:{sitting_id}".encode(), hashlib.sha256)
+        digest = hmac.new(self.secret, rooms.sitting(sitting_id).encode(), hashlib.sha256)
         return f"kabinet-{sitting_id}-{digest.hexdigest()[:16]}"
 
     def video_link(self, sitting_id: int) -> str | None:
