@@ -5,20 +5,15 @@ page fits the phone's width; nothing is refused (CSP, missing files)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
 
 import pytest
 from playwright.async_api import Browser, expect
 
 from council.store import Store
+from tests.browser_support import SIZES
 from tests.test_announcements_web import SECRETARY, session_of, site  # noqa: F401  (fixture)
 from tests.test_web import browser  # noqa: F401  (the session's Chromium)
 from web import accounts as web_accounts
-
-SIZES: dict[str, dict[str, Any]] = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
 
 
 @pytest.fixture(params=list(SIZES), ids=list(SIZES))

@@ -8,7 +8,6 @@ import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -21,16 +20,13 @@ from kabinet.features.appeals import context as appeals_context
 from kabinet.features.sittings import context as sittings_context
 from kabinet.features.sittings_demo import draft_pdf
 from kabinet.wiring import Running
+from tests.browser_support import SIZES, fits, watched
 from tests.conftest import Deputies
 from tests.matrix_helpers import next_events, resolve
 from tests.test_web import browser  # noqa: F401  (the session's Chromium)
 from web.accounts import DEPS
 from web.security import RateLimiter
 
-SIZES: dict[str, dict[str, Any]] = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
 DEPUTY, PASSWORD = "tkachuk", "deputat-demo"
 LINK = re.compile(r"(https?://\S+/login/link/[A-Za-z0-9_-]+)")
 
@@ -44,15 +40,8 @@ def size(request: pytest.FixtureRequest) -> str:
 async def page(browser: Browser, settled: Running, size: str) -> AsyncIterator[Page]:  # noqa: F811
     deps = settled.runner.app[DEPS]
     deps.per_account, deps.per_address = RateLimiter(5, 900), RateLimiter(100, 900)
-    context = await browser.new_context(base_url=settled.web_url, **SIZES[size])
-    context.set_default_timeout(15_000)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
-    yield page
-    await context.close()
-    assert errors == []  # a refused script or style, a failed form
+    async with watched(browser, settled.web_url, size) as page:
+        yield page
 
 
 async def draft_and_appeal(running: Running, tag: str) -> tuple[int, str]:
@@ -75,12 +64,6 @@ async def draft_and_appeal(running: Running, tag: str) -> tuple[int, str]:
             addressee_deputy=DEPUTY))
     kabinet.delivery.poke()
     return item.id, subject
-
-
-async def fits(page: Page, size: str) -> None:
-    width = SIZES[size]["viewport"]["width"]
-    scroll, inner = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert inner == width and scroll <= inner, f"{page.url} is {scroll}px wide in {inner}px"
 
 
 async def test_a_deputy_signs_in_sees_their_appeal_writes_and_edits_a_note_and_signs_out(

@@ -22,9 +22,9 @@ from council import rooms as registry
 from kabinet.features.sittings import context as sittings_context
 from kabinet.features.sittings_demo import draft_pdf
 from kabinet.wiring import Running
+from tests.browser_support import SIZES, fits, watched
 from tests.matrix_helpers import next_events, wait_for
 from tests.test_sittings_matrix import joined, quiesce
-from tests.test_votes_browser import SIZES, fits
 from tests.test_web import browser  # noqa: F401  (the session's Chromium)
 
 
@@ -41,17 +41,8 @@ async def _leave_it_quiet(settled: Running) -> AsyncIterator[None]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(browser: Browser, settled: Running, size: str) -> AsyncIterator[Page]:  # noqa: F811
-    context = await browser.new_context(base_url=settled.web_url, **SIZES[size])
-    context.set_default_timeout(20_000)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text
-            else None)  # the browser asks for /favicon.ico, which the site does not have
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
-    yield page
-    await context.close()
-    assert errors == []  # a script or style the Content-Security-Policy refused shows here
+    async with watched(browser, settled.web_url, size, timeout=20_000) as page:
+        yield page
 
 
 async def drop(page: Page, selector: str, name: str, data: bytes) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -17,14 +16,11 @@ from playwright.async_api import Browser, Page, expect
 
 from council.roster import Roster
 from kabinet.wiring import Running
+from tests.browser_support import SIZES, fits, watched
 from tests.test_web import browser  # noqa: F401  (the session's Chromium)
 from web.accounts import DEPS
 from web.security import RateLimiter
 
-SIZES: dict[str, dict[str, Any]] = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
 DEPUTY, PASSWORD = "tkachuk", "deputat-demo"  # the demo deputy with a photo and internal contacts
 
 
@@ -37,21 +33,8 @@ def size(request: pytest.FixtureRequest) -> str:
 async def page(browser: Browser, settled: Running, size: str) -> AsyncIterator[Page]:  # noqa: F811
     deps = settled.runner.app[DEPS]
     deps.per_account, deps.per_address = RateLimiter(5, 900), RateLimiter(100, 900)
-    context = await browser.new_context(base_url=settled.web_url, **SIZES[size])
-    context.set_default_timeout(15_000)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
-    yield page
-    await context.close()
-    assert errors == []  # a refused script, style or photo
-
-
-async def fits(page: Page, size: str) -> None:
-    width = SIZES[size]["viewport"]["width"]
-    scroll, inner = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert inner == width and scroll <= inner, f"{page.url}: {scroll}px in a {inner}px window"
+    async with watched(browser, settled.web_url, size) as page:
+        yield page
 
 
 async def test_the_directory_searches_and_a_deputy_page_opens_the_appeal_form_for_them(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -15,13 +14,9 @@ from playwright.async_api import Browser, Page, expect
 
 from council import votes as domain
 from council.store import Store
+from tests.browser_support import SIZES, fits, watched
 from tests.test_votes_web import CLI, REGISTERED, Site, close, open_vote, seed_two_votes, start_site
 from tests.test_web import browser  # noqa: F401  (the session's Chromium)
-
-SIZES: dict[str, dict[str, Any]] = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
 
 
 @pytest.fixture(params=list(SIZES), ids=list(SIZES))
@@ -41,24 +36,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(browser: Browser, site: Site, size: str) -> AsyncIterator[Page]:  # noqa: F811
-    context = await browser.new_context(base_url=site.url, **SIZES[size])
-    context.set_default_timeout(15_000)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text
-            else None)  # the browser asks for /favicon.ico, which the site does not have
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
-    yield page
-    await context.close()
-    assert errors == []  # a script or style the Content-Security-Policy refused shows here
-
-
-async def fits(page: Page, size: str) -> None:
-    width = SIZES[size]["viewport"]["width"]
-    scroll, inner = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert inner == width, f"the layout viewport grew to {inner}px (set {width}px)"
-    assert scroll <= inner, f"{page.url} is {scroll}px wide in a {inner}px window"
+    async with watched(browser, site.url, size) as page:
+        yield page
 
 
 async def test_the_hall_view_follows_the_vote_without_a_reload(

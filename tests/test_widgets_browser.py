@@ -20,16 +20,13 @@ from playwright.async_api import Browser, expect
 from council.roster import load_roster
 from kabinet.features import default_features
 from kabinet.wiring import Kabinet, Running, start
+from tests.browser_support import SIZES
 from tests.conftest import SMALL_ROSTER, Deputies, test_settings
 from tests.matrix_helpers import settle
 from tests.test_web import browser  # noqa: F401  (the session's Chromium)
 from tests.test_widgets_matrix import new_sitting
 
 ROSTER = load_roster(SMALL_ROSTER)
-SIZES: dict[str, dict[str, Any]] = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-}
 # The client's half of the widget API (matrix-widget-api), as Element does it.
 CLIENT = """<!doctype html><meta charset="utf-8"><title>client</title>
 <iframe id="w" src="%(src)s" style="width:100%%;height:700px"></iframe>
