@@ -12,6 +12,8 @@ import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from council.roster import Roster, RosterError, load_roster
 from kabinet import control
 from kabinet.config import ConfigError, Settings, load_settings
@@ -20,7 +22,7 @@ from kabinet.core import Core
 from kabinet.features import Feature, default_features
 from kabinet.launcher import HomeserverError
 from kabinet.lock import DataDirInUse, Holder, holder
-from kabinet.secrets import PRIVATE_UMASK
+from kabinet.secrets import PRIVATE_UMASK, ensure_secrets
 from kabinet.wiring import Kabinet, settle_heap, start, stop_signals
 
 
@@ -70,7 +72,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def banner(kabinet: Kabinet, report_summary: str) -> str:
+def banner(kabinet: Kabinet, report_summary: str, demo: bool = False) -> str:
     s = kabinet.settings
     lines = [
         "",
@@ -91,8 +93,22 @@ def banner(kabinet: Kabinet, report_summary: str) -> str:
         if staff:
             lines.append(f"    secretariat: user {staff.id}  password {staff.password}  "
                          f"({staff.name})")
+    if demo and s.staff_api_token is not None:  # the demo's token only, never a real one
+        lines.append(f"  Staff API (see {s.web.base_url}/api/openapi.json):  curl -H "
+                     f"'Authorization: Bearer {s.staff_api_token.get_secret_value()}' "
+                     f"{s.web.base_url}/api/v1/sittings")
     lines.append("  Ctrl-C stops everything; running again reuses the data.")
     return "\n".join(lines)
+
+
+def with_demo_staff_token(settings: Settings, demo: bool) -> Settings:
+    """The demo's staff API works out of the box: without a configured token, `--demo` uses one
+    generated into the data dir's secrets (0600). Without `--demo` nothing changes: a
+    production config still needs its own token, or the staff API answers 403."""
+    if not demo or settings.staff_api_token is not None:
+        return settings
+    token = ensure_secrets(settings.data_dir)["demo_staff_token"]
+    return settings.model_copy(update={"staff_api_token": SecretStr(token)})
 
 
 async def cmd_up(settings: Settings, roster: Roster, demo: bool, features: list[Feature]) -> int:
@@ -113,7 +129,7 @@ async def cmd_up(settings: Settings, roster: Roster, demo: bool, features: list[
         return 0
     stopped.cancel()
     running = starting.result()
-    print(banner(kabinet, running.report.summary()), flush=True)
+    print(banner(kabinet, running.report.summary(), demo), flush=True)
     settle_heap()
     try:
         await stop.wait()
@@ -202,6 +218,7 @@ def main(argv: list[str] | None = None, features: list[Feature] | None = None) -
         roster_path = args.file if args.command == "roster" else settings.roster
         roster = load_roster(roster_path)
         if args.command == "up":
+            settings = with_demo_staff_token(settings, args.demo)
             return asyncio.run(cmd_up(settings, roster, args.demo, features))
         if args.command == "roster":
             return asyncio.run(cmd_apply(settings, roster, args.file))

@@ -21,6 +21,7 @@ SECRET_NAMES = (
     "hs_token",
     "session_secret",
     "control_token",  # `kabinet roster apply` -> the running Kabinet's loopback control endpoint
+    "demo_staff_token",  # the staff API's token under `kabinet up --demo` when none is configured
 )
 
 log = logging.getLogger(__name__)

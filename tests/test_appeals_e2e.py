@@ -212,6 +212,11 @@ async def test_extend_is_capped_at_45_days_and_the_citizen_is_notified(inst, peo
     assert status["deadline"][8:10] + "." + status["deadline"][5:7] in reply
     await wait_for(lambda: any("продовжено" in m["Subject"] for m in mailbox.to("extend@example.org")),
                    what="the extension mail")
+    # `!status` alone says where the appeal stands and what the citizen was sent (queued or sent).
+    state = await bot_reply_to(inst, room, await say(deputy, room, "!статус"))
+    assert f"Звернення {created['number']}: зареєстровано" in state
+    assert "Лист «підтвердження реєстрації»: надіслано" in state
+    assert "Лист «продовження строку»: " in state and "!status" in state
     malformed = await say(deputy, room, "!extend багато")
     assert "!extend" in await bot_reply_to(inst, room, malformed)
     unknown = await say(deputy, room, "!abracadabra")

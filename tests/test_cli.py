@@ -115,3 +115,22 @@ def test_store_commands_start_no_homeserver_and_write_no_secrets(tmp_path: Path)
     written = {p.name for p in data_dir.rglob("*")}
     assert "kabinet.db" in written  # the store was opened (and migrated)
     assert not written & {"secrets.yaml", "appservice-registration.yaml", "homeserver.yaml"}, written
+
+
+def test_the_demo_gets_a_staff_token_of_its_own_and_production_does_not(tmp_path: Path):
+    from kabinet.cli import with_demo_staff_token
+    from kabinet.config import load_settings
+    from kabinet.secrets import read_secrets
+
+    settings = load_settings(None, data_dir=tmp_path / "var")
+    assert with_demo_staff_token(settings, demo=False).staff_api_token is None  # still 403
+    demo = with_demo_staff_token(settings, demo=True).staff_api_token
+    assert demo is not None and len(demo.get_secret_value()) >= 32
+    assert read_secrets(tmp_path / "var")["demo_staff_token"] == demo.get_secret_value()
+    again = with_demo_staff_token(settings, demo=True).staff_api_token
+    assert again is not None and again.get_secret_value() == demo.get_secret_value()  # kept
+    assert (tmp_path / "var" / "secrets.yaml").stat().st_mode & 0o777 == 0o600
+    configured = load_settings(None, data_dir=tmp_path / "var",
+                               staff_api_token="a-real-secret-of-32-characters-xx")
+    assert with_demo_staff_token(configured, demo=True).staff_api_token == \
+        configured.staff_api_token

@@ -34,7 +34,8 @@ DAYS = re.compile(r"[0-9]{1,3}")
 
 USAGE = {
     "answer": "!answer <текст> (!відповідь) — офіційна відповідь громадянину / the official answer",
-    "status": "!status <in_progress|answered|closed> — змінити статус / set the status",
+    "status": "!status [in_progress|answered|closed] (!статус) — стан звернення або змінити статус "
+              "/ the appeal's state, or set the status",
     "extend": "!extend <днів> <причина> — продовжити строк (до 45 днів) / extend the term (≤ 45 days)",
     "transfer": "!transfer <депутат> — передати іншому депутату / hand over to another deputy",
     "take": "!take — взяти звернення округу / take a district appeal",
@@ -107,8 +108,11 @@ class AppealCommands:
 
     async def status(self, call: Invocation) -> None:
         word = call.args.split()[0].lower() if call.args else ""
-        appeal = await self._guarded(call, USAGE["status"], word in appeals.SETTABLE)
+        appeal = await self._guarded(call, USAGE["status"], not word or word in appeals.SETTABLE)
         if appeal is None:
+            return
+        if not word:  # where it stands, and what the citizen was sent
+            await call.reply(await self._summary(call, appeal))
             return
         try:
             await appeals.set_status(call.session, appeal, word, call.event.sender)
@@ -116,6 +120,14 @@ class AppealCommands:
             await call.reply(str(exc))
             return
         await call.reply(f"Статус звернення {appeal.number}: {word} / Status set to {word}")
+
+    async def _summary(self, call: Invocation, appeal: Appeal) -> str:
+        names = {d.id: d.name for d in self.roster().deputies}
+        prefix = appeals.mail_prefix(appeal.id) + ":"
+        sent = [(job.key.removeprefix(prefix).split(":")[0], job.status, job.last_error)
+                for job in await appeals.mails(call.session, appeal.id)]
+        return appeals.texts.status_summary(appeal, names.get(appeal.responsible or ""), sent,
+                                            self.ctx.mail_configured)
 
     async def extend(self, call: Invocation) -> None:
         days, reason = _days_and_reason(call.args)

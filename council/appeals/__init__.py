@@ -25,7 +25,17 @@ from council.appeals.operations import (
     take,
     transfer,
 )
-from council.appeals.queries import attachments, by_id, by_token, history, listing, messages, overdue
+from council.appeals.queries import (
+    attachments,
+    by_id,
+    by_token,
+    history,
+    listing,
+    mail_prefix,
+    mails,
+    messages,
+    overdue,
+)
 from council.appeals.tables import (
     Appeal,
     AppealAttachment,
@@ -56,7 +66,8 @@ __all__ = [
     "AppealCounter", "AppealError", "AppealEvent", "AppealMessage", "Context", "Idempotency",
     "IntakeKey", "KeyReused", "NewAppeal", "StoredFile", "add_answer_file", "answer", "attachments",
     "by_id", "by_key", "by_token", "deadlines_window", "extend", "follow_up", "format_number",
-    "hash_token", "history", "listing", "messages", "next_number", "overdue", "prune_keys",
+    "hash_token", "history", "listing", "mail_prefix", "mails", "messages", "next_number", "overdue",
+    "prune_keys",
     "register", "release_room_messages", "remember_key", "remind", "room_ref",
     "set_status", "take", "texts", "transfer",
 ]

@@ -19,6 +19,7 @@ from council.appeals.values import (
     OPEN,
     hash_token,
 )
+from council.outbox.mail import MailJob
 from council.store import dialect
 
 
@@ -49,6 +50,16 @@ async def attachments(session: AsyncSession, appeal_id: int) -> list[AppealAttac
 async def messages(session: AsyncSession, appeal_id: int) -> list[AppealMessage]:
     return list((await session.scalars(select(AppealMessage).where(
         AppealMessage.appeal_id == appeal_id).order_by(AppealMessage.id))).all())
+
+
+async def mails(session: AsyncSession, appeal_id: int) -> list[MailJob]:
+    """The e-mails to the citizen about this appeal, oldest first (their keys name it)."""
+    return list((await session.scalars(select(MailJob).where(
+        MailJob.key.startswith(f"{mail_prefix(appeal_id)}:")).order_by(MailJob.id))).all())
+
+
+def mail_prefix(appeal_id: int) -> str:
+    return "appeal:" + str(appeal_id)
 
 
 async def overdue(session: AsyncSession, today: date) -> list[Appeal]:

@@ -82,6 +82,29 @@ def card(appeal: Appeal) -> str:
     return "\n".join(lines)
 
 
+MAIL_STATE_UK = {"pending": "у черзі", "sent": "надіслано", "failed": "не доставлено"}
+MAIL_KIND_UK = {"receipt": "підтвердження реєстрації", "answer": "відповідь",
+                "extend": "продовження строку"}
+
+
+def status_summary(appeal: Appeal, responsible: str | None, mails: list[tuple[str, str, str | None]],
+                   mail_configured: bool) -> str:
+    """`!status` without a word: where the appeal stands and what the citizen was sent.
+    `mails`: (kind, state, last error) per e-mail, oldest first."""
+    lines = [f"Звернення {appeal.number}: {STATUS_UK[appeal.status]}, термін {d(appeal.deadline)}.",
+             f"Розглядає: {responsible}." if responsible else "Відповідального ще немає."]
+    if not appeal.email:
+        lines.append("E-mail громадянин не вказав: відповідь лише на сторінці статусу.")
+    for kind, state, error in mails:
+        said = MAIL_STATE_UK.get(state, state)
+        if state == "pending" and not mail_configured:
+            said = "чекає: сервер пошти не налаштовано"
+        lines.append(f"Лист «{MAIL_KIND_UK.get(kind, kind)}»: {said}"
+                     + (f" ({error[:200]})" if error and state == "failed" else "") + ".")
+    lines.append("Змінити статус: " + "!status <in_progress|answered|closed>")
+    return "\n".join(lines)
+
+
 def answer_confirmation(appeal: Appeal) -> str:
     where = ("на сторінку статусу звернення та на e-mail громадянина / to the appeal's status "
              "page and the citizen's e-mail") if appeal.email else (

@@ -71,6 +71,7 @@ class Context:
     base_url: str
     terms: dict[str, Any] = field(default_factory=lambda: dict(deadlines.DEFAULT_TERMS))
     tz: tzinfo = deadlines.COUNCIL_TZ
+    mail_configured: bool = True  # an SMTP server is set: queued mail will be sent
 
     def ghost(self, appeal_id: int) -> str:
         return f"@{self.ghost_prefix}citizen_{appeal_id}:{self.server_name}"

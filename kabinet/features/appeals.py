@@ -30,7 +30,8 @@ def context(core: Core) -> appeals.Context:
     return appeals.Context(server_name=s.homeserver.server_name,
                            ghost_prefix=s.appservice.ghost_prefix, base_url=s.web.base_url,
                            terms={str(k): v for k, v in s.appeals.deadline_days.items()},
-                           tz=ZoneInfo(s.sittings.timezone))
+                           tz=ZoneInfo(s.sittings.timezone),
+                           mail_configured=s.mail.host is not None)
 
 
 class Appeals:
