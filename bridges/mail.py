@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -33,10 +33,13 @@ class MailSender(Sender[mailqueue.MailJob]):
     row_name = "mail job"
     log_traceback = False  # an exception's text may hold the address or the content
 
-    def __init__(self, store: Store, settings: Callable[[], object], *, idle: float = 5.0) -> None:
+    def __init__(self, store: Store, settings: Callable[[], object], *, idle: float = 5.0,
+                 on_done: Callable[[int], Awaitable[None]] | None = None) -> None:
         # `settings()` returns the current mail section, so a changed config is seen at once.
+        # `on_done(job id)`: after a job is sent or parked for good (who asked is told).
         self.store = store
         self.settings = settings
+        self.on_done = on_done
         super().__init__(idle)
         self.sent = 0
         self._cfg: object = None
@@ -48,7 +51,20 @@ class MailSender(Sender[mailqueue.MailJob]):
         return await mailqueue.due(self.store)
 
     async def failed(self, job: mailqueue.MailJob, exc: Exception) -> None:
-        await mailqueue.mark_failed(self.store, job, type(exc).__name__)
+        await self._record_failure(job, type(exc).__name__)
+
+    async def _record_failure(self, job: mailqueue.MailJob, error: str, *, permanent: bool = False) -> None:
+        await mailqueue.mark_failed(self.store, job, error, permanent=permanent)
+        if mailqueue.policy.parked(job.attempts + 1, permanent=permanent):
+            await self._done(job.id)
+
+    async def _done(self, job_id: int) -> None:
+        if self.on_done is None:
+            return
+        try:
+            await self.on_done(job_id)
+        except Exception as exc:  # the mail went (or is parked) either way; only the news is lost
+            log.warning("mail job %s: telling its outcome failed (%s)", job_id, type(exc).__name__)
 
     async def send(self, job: mailqueue.MailJob) -> bool:
         # Checked again here: rows stored before intake used email-validator, or written by
@@ -57,7 +73,7 @@ class MailSender(Sender[mailqueue.MailJob]):
             to_addr = mailqueue.sending_address(job.to_addr)
         except mailqueue.BadAddress:
             log.warning("mail job %s has an invalid recipient address; parked", job.id)
-            await mailqueue.mark_failed(self.store, job, "invalid recipient address", permanent=True)
+            await self._record_failure(job, "invalid recipient address", permanent=True)
             return False
         await mailqueue.mark_attempt(self.store, job.id)
         try:
@@ -70,6 +86,7 @@ class MailSender(Sender[mailqueue.MailJob]):
             return False
         await mailqueue.mark_sent(self.store, job.id)
         self.sent += 1
+        await self._done(job.id)
         return True
 
     async def _deliver(self, cfg: object, job: mailqueue.MailJob, to_addr: str) -> None:
@@ -91,7 +108,7 @@ class MailSender(Sender[mailqueue.MailJob]):
         detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
         log.warning("mail job %s: recipient refused (%s, %s); %s", job.id, type(exc).__name__,
                     ",".join(map(str, codes)), "parked" if permanent else "will retry")
-        await mailqueue.mark_failed(self.store, job, f"recipient refused: {detail}", permanent=permanent)
+        await self._record_failure(job, f"recipient refused: {detail}", permanent=permanent)
 
     async def _response_error(self, job: mailqueue.MailJob,
                               exc: aiosmtplib.SMTPResponseException) -> None:
@@ -101,8 +118,8 @@ class MailSender(Sender[mailqueue.MailJob]):
         permanent = isinstance(exc, aiosmtplib.SMTPDataError) and 500 <= exc.code < 600
         log.warning("mail job %s not sent (%s, %s); %s", job.id, type(exc).__name__, exc.code,
                     "parked" if permanent else "will retry")
-        await mailqueue.mark_failed(self.store, job, f"{type(exc).__name__}: {exc.code} {exc.message}",
-                                    permanent=permanent)
+        await self._record_failure(job, f"{type(exc).__name__}: {exc.code} {exc.message}",
+                           permanent=permanent)
 
 
 def message(sender: str, to_addr: str, job: mailqueue.MailJob) -> EmailMessage:

@@ -149,13 +149,16 @@ async def test_answer_reaches_the_status_page_and_the_citizens_mailbox(inst, peo
 
     cmd = await say(deputy, room, "!відповідь Дорогу внесено до плану ремонту на травень.")
     confirmation = await wait_for(lambda: _confirmation(inst, room), what="the confirmation")
-    assert "e-mail" in confirmation["content"]["body"] and cmd
+    # Truthful: the mail is queued when the answer is given, and said sent once it was.
+    assert "Лист громадянину поставлено в чергу" in confirmation["content"]["body"] and cmd
     status = await api_status(inst, created["token"])
     assert status["status"] == "answered"
     assert status["answer"]["text"] == "Дорогу внесено до плану ремонту на травень."
     await wait_for(lambda: len(mailbox.to("answer-me@example.org")) >= 2, what="the answer mail")
     answer_mail = mailbox.to("answer-me@example.org")[1]
     assert "Дорогу внесено до плану ремонту" in answer_mail.get_content()
+    sent = await wait_for(lambda: _bot_says(inst, room, "«відповідь»"), what="the mail's news")
+    assert f"Лист громадянину («відповідь», звернення {created['number']}) надіслано" in sent
 
     # A file sent as a reply to the bot's confirmation joins the answer.
     upload, _ = await deputy.upload(lambda *_: PDF, content_type="application/pdf",
@@ -190,8 +193,16 @@ async def test_answer_reaches_the_status_page_and_the_citizens_mailbox(inst, peo
 
 async def _confirmation(inst: Running, room: str) -> dict | None:
     for e in await timeline(inst.kabinet, room):
-        if e["sender"] == inst.kabinet.hs.bot_mxid and "надіслано" in e["content"].get("body", ""):
+        if e["sender"] == inst.kabinet.hs.bot_mxid and "опубліковано" in e["content"].get("body", ""):
             return e
+    return None
+
+
+async def _bot_says(inst: Running, room: str, words: str) -> str | None:
+    for e in await timeline(inst.kabinet, room):
+        body = e["content"].get("body", "")
+        if e["sender"] == inst.kabinet.hs.bot_mxid and words in body:
+            return body
     return None
 
 

@@ -162,3 +162,38 @@ async def test_the_reminders_worker_queues_once_and_wakes_delivery_only_when_it_
     assert await worker.round() is False  # nothing to do at once: the next look is in `interval`
     assert await worker.round() is False
     assert pokes == [1]
+
+
+async def test_the_room_hears_once_what_became_of_an_e_mail(store):
+    """An answer's e-mail sent, and a receipt that could not be delivered, are each said once in
+    the appeal's room; a receipt sent is no news; a mail still waiting says nothing yet."""
+    appeal, _ = await _register(store, sample())
+    async with store.session() as s:
+        a = await appeals.by_id(s, appeal.id, lock=True)
+        assert a is not None
+        await appeals.answer(s, CTX, a, "Відповідь.", "@bondar:kabinet.test")
+    async with store.session() as s:
+        jobs = {job.key.split(":")[2]: job.id for job in await appeals.mails(s, appeal.id)}
+    assert set(jobs) == {"receipt", "answer"}
+
+    async def told(job: int) -> bool:
+        async with store.session() as s:
+            return await appeals.mail_outcome(s, job)
+
+    assert not await told(jobs["answer"])  # still pending
+    await mailqueue.mark_sent(store, jobs["answer"])
+    await mailqueue.mark_sent(store, jobs["receipt"])
+    assert await told(jobs["answer"]) and not await told(jobs["answer"])  # once
+    assert not await told(jobs["receipt"])
+    async with store.session() as s:
+        receipt = await s.get(mailqueue.MailJob, jobs["receipt"])
+        assert receipt is not None
+        receipt.status, receipt.last_error = "failed", "recipient refused: 550 no such user"
+    assert await told(jobs["receipt"])
+    async with store.session() as s:
+        bodies = [m.content["body"] for m in await s.scalars(
+            select(OutboxMessage).where(OutboxMessage.key.like(f"appeal:{appeal.id}:mail:%")))]
+    assert len(bodies) == 2
+    assert any("(«відповідь», звернення" in b and b.endswith("надіслано.") for b in bodies)
+    assert any("«підтвердження реєстрації»" in b and "не доставлено: recipient refused" in b
+               for b in bodies)

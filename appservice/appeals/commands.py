@@ -139,10 +139,9 @@ class AppealCommands:
         except AppealError as exc:
             await call.reply(str(exc))
             return
-        told = " Громадянина повідомлено e-mail. / The citizen was e-mailed." if appeal.email else ""
         await call.reply(f"Строк розгляду {appeal.number} продовжено до "
-                         f"{appeal.deadline:%d.%m.%Y} / Extended to {appeal.deadline:%d.%m.%Y}."
-                         + told)
+                         f"{appeal.deadline:%d.%m.%Y} / Extended to {appeal.deadline:%d.%m.%Y}. "
+                         + appeals.texts.mail_news(appeal, self.ctx.mail_configured))
 
     async def transfer(self, call: Invocation) -> None:
         target = self._resolve_deputy(call.args.strip())

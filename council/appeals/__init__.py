@@ -17,6 +17,7 @@ from council.appeals.operations import (
     deadlines_window,
     extend,
     follow_up,
+    mail_outcome,
     next_number,
     register,
     release_room_messages,
@@ -66,8 +67,8 @@ __all__ = [
     "AppealCounter", "AppealError", "AppealEvent", "AppealMessage", "Context", "Idempotency",
     "IntakeKey", "KeyReused", "NewAppeal", "StoredFile", "add_answer_file", "answer", "attachments",
     "by_id", "by_key", "by_token", "deadlines_window", "extend", "follow_up", "format_number",
-    "hash_token", "history", "listing", "mail_prefix", "mails", "messages", "next_number", "overdue",
-    "prune_keys",
+    "hash_token", "history", "listing", "mail_outcome", "mail_prefix", "mails", "messages",
+    "next_number", "overdue", "prune_keys",
     "register", "release_room_messages", "remember_key", "remind", "room_ref",
     "set_status", "take", "texts", "transfer",
 ]

@@ -163,7 +163,8 @@ async def answer(session: AsyncSession, ctx: Context, appeal: Appeal, text: str,
         subject, body = texts.answer_mail(appeal)
         await mailqueue.enqueue(session, f"appeal:{appeal.id}:answer:{appeal.messages_seq + 1}",
                                 appeal.email, subject, body)
-    key = await _notice(session, appeal, "answered", texts.answer_confirmation(appeal))
+    key = await _notice(session, appeal, "answered",
+                        texts.answer_confirmation(appeal, ctx.mail_configured))
     appeal.answer_prompt_key = key
     return key
 
@@ -238,6 +239,25 @@ async def follow_up(session: AsyncSession, ctx: Context, appeal: Appeal, text: s
                              {"msgtype": "m.text", "body": text}, sender=ctx.ghost(appeal.id))
     await _post_files(session, ctx, appeal, files, "citizen", "followup-file")
     _history(session, appeal, "message", None, "citizen")
+
+
+async def mail_outcome(session: AsyncSession, job_id: int) -> bool:
+    """The appeal's room is told that its answer's or extension's e-mail was sent, or that an
+    e-mail (a receipt too) could not be delivered; True if a notice was queued. Said once per
+    mail and outcome (the outbox key)."""
+    job = await session.get(mailqueue.MailJob, job_id)
+    parts = job.key.split(":") if job is not None else []
+    if job is None or len(parts) < 3 or parts[0] != "appeal" or not parts[1].isdigit():
+        return False
+    kind = parts[2]
+    if job.status not in ("sent", "failed") or (job.status == "sent" and kind == "receipt"):
+        return False  # a receipt's sending is no news for the room
+    appeal = await session.get(Appeal, int(parts[1]))
+    if appeal is None:
+        return False
+    return await outbox.enqueue(
+        session, f"appeal:{appeal.id}:mail:{job.id}:{job.status}", room_ref(appeal.id),
+        "m.room.message", texts.notice(texts.mail_outcome(appeal, kind, job.status, job.last_error)))
 
 
 async def release_room_messages(session: AsyncSession, appeal_id: int) -> None:

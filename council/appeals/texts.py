@@ -105,15 +105,31 @@ def status_summary(appeal: Appeal, responsible: str | None, mails: list[tuple[st
     return "\n".join(lines)
 
 
-def answer_confirmation(appeal: Appeal) -> str:
-    where = ("на сторінку статусу звернення та на e-mail громадянина / to the appeal's status "
-             "page and the citizen's e-mail") if appeal.email else (
-             "на сторінку статусу звернення (e-mail не вказано) / to the appeal's status page "
-             "(no e-mail given)")
-    return (f"Відповідь на звернення {appeal.number} надіслано {where}. Щоб додати файли до "
-            f"відповіді, надішліть їх у відповідь на це повідомлення. / The answer to "
-            f"{appeal.number} went {where.split(' / ')[1]}. To attach files, send them as a reply "
-            f"to this message.")
+def mail_news(appeal: Appeal, mail_configured: bool) -> str:
+    """What became of the e-mail that goes with a step, said when the step is taken."""
+    if not appeal.email:
+        return "E-mail громадянин не вказав. / No e-mail was given."
+    if not mail_configured:
+        return ("Лист громадянину чекає: сервер пошти не налаштовано. / The e-mail waits: no mail "
+                "server is configured.")
+    return ("Лист громадянину поставлено в чергу; бот скаже, коли його надішле. / The e-mail is "
+            "queued; the bot will say when it is sent.")
+
+
+def answer_confirmation(appeal: Appeal, mail_configured: bool) -> str:
+    return (f"Відповідь на звернення {appeal.number} опубліковано на сторінці статусу звернення. "
+            f"{mail_news(appeal, mail_configured)} Щоб додати файли до відповіді, надішліть їх у "
+            f"відповідь на це повідомлення. / To attach files, send them as a reply to this "
+            f"message.")
+
+
+def mail_outcome(appeal: Appeal, kind: str, state: str, error: str | None) -> str:
+    what = MAIL_KIND_UK.get(kind, kind)
+    if state == "sent":
+        return f"✉ Лист громадянину («{what}», звернення {appeal.number}) надіслано."
+    return (f"✉ Лист громадянину («{what}», звернення {appeal.number}) не доставлено"
+            + (f": {error[:200]}" if error else "") + ". Відповідь і стан звернення є на його "
+            "сторінці статусу; за потреби зв'яжіться з громадянином інакше.")
 
 
 def reminder(appeal: Appeal, kind: str) -> str:

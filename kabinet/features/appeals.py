@@ -51,7 +51,14 @@ class Appeals:
         self.rooms = rooms = AppealRooms(
             kabinet.hs, kabinet.store, ctx, roster, alias_prefix=s.appservice.alias_prefix,
             room_version=s.homeserver.room_version, on_ready=kabinet.delivery.poke)
-        self.mail = mail = MailSender(kabinet.store, lambda: kabinet.settings.mail)
+        async def mail_done(job_id: int) -> None:  # the appeal's room hears what became of it
+            async with kabinet.store.session() as s:
+                told = await appeals.mail_outcome(s, job_id)
+            if told:
+                kabinet.delivery.poke()
+
+        self.mail = mail = MailSender(kabinet.store, lambda: kabinet.settings.mail,
+                                      on_done=mail_done)
         self.commands = AppealCommands(ctx, roster, s.homeserver.server_name, on_change=rooms.poke)
         self.commands.install(kabinet.commands)
         kabinet.transactions.handlers.append(AnswerFiles(
