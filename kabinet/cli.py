@@ -97,6 +97,9 @@ def banner(kabinet: Kabinet, report_summary: str, demo: bool = False) -> str:
         lines.append(f"  Staff API (see {s.web.base_url}/api/openapi.json):  curl -H "
                      f"'Authorization: Bearer {s.staff_api_token.get_secret_value()}' "
                      f"{s.web.base_url}/api/v1/sittings")
+    if s.mail.host is None:
+        lines.append("  ⚠ No mail server (`mail:` in the config): e-mails to citizens are queued, "
+                     "not sent, until one is set.")
     lines.append("  Ctrl-C stops everything; running again reuses the data.")
     return "\n".join(lines)
 

@@ -247,3 +247,18 @@ async def test_a_follow_up_is_checked_by_the_model_that_documents_it(demo: Runni
         appeal = await appeals.by_token(s, created["token"])
         texts = [m.text for m in await appeals.messages(s, appeal.id)]
     assert any(t.startswith("Додаток: ") for t in texts)
+
+
+async def test_without_a_mail_server_the_status_page_says_e_mails_are_not_sent(demo: Running):
+    """The demo has no mail server: a citizen who gave an e-mail is told to follow the page;
+    one who gave none is not told about e-mail at all."""
+    assert demo.kabinet.settings.mail.host is None
+    pages = []
+    async with aiohttp.ClientSession() as http:
+        for fields in (appeal_fields(), appeal_fields(email=None, phone="+380501234567")):
+            async with http.post(f"{demo.web_url}/api/v1/appeals", json=fields) as resp:
+                token = (await resp.json())["token"]
+            async with http.get(f"{demo.web_url}/appeals/{token}") as resp:
+                pages.append(await resp.text())
+    assert 'id="mail-waits"' in pages[0] and "Листи e-mail зараз не надсилаються" in pages[0]
+    assert 'id="mail-waits"' not in pages[1]

@@ -133,7 +133,8 @@ async def status_page(request: web.Request) -> web.Response:
            "answer_files": [f for f in files if f.origin == "answer"],
            "my_files": [f for f in files if f.origin == "citizen"],
            "new": request.query.get("new") == "1", "csrf": token,
-           "sent": request.query.get("sent") == "1", "message": None}
+           "sent": request.query.get("sent") == "1", "message": None,
+           "mail_waits": bool(appeal.email) and not cfg.ctx.mail_configured}
     resp = render(request, "appeal_status.html", ctx)
     resp.headers["Cache-Control"] = "no-store"
     return _with_csrf(request, resp, token)

@@ -72,7 +72,7 @@ async def _context(request: web.Request) -> dict[str, Any]:
                 (a.deadline - today).days, mail.get(a.id)) for a in open_]
     return {"rows": rows, "overdue": [r for r in rows if r.appeal.id in overdue],
             "deputies": sorted(names.items(), key=lambda kv: kv[1]), "today": today,
-            "extend_max": EXTEND_MAX}
+            "extend_max": EXTEND_MAX, "mail_configured": deps.appeals.mail_configured}
 
 
 async def _show(request: web.Request, status: int = 200, error: str | None = None
