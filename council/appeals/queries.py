@@ -9,6 +9,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from council import rooms
 from council.appeals.tables import (
     Appeal,
     AppealAttachment,
@@ -59,7 +60,8 @@ async def mails(session: AsyncSession, appeal_id: int) -> list[MailJob]:
 
 
 def mail_prefix(appeal_id: int) -> str:
-    return "appeal:" + str(appeal_id)
+    """An appeal's mail keys start with its key (`appeal:12:receipt`, `appeal:12:answer:3`)."""
+    return rooms.appeal(appeal_id)
 
 
 async def overdue(session: AsyncSession, today: date) -> list[Appeal]:
