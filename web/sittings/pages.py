@@ -112,6 +112,11 @@ async def sitting_page(request: web.Request) -> web.StreamResponse:
 
 async def render_sitting(request: web.Request) -> web.Response:
     """An unknown sitting is the 404 page (web.errors maps KB_UNKNOWN_SITTING)."""
+    return render(request, "sitting.html", await sitting_context(request))
+
+
+async def sitting_context(request: web.Request) -> dict[str, Any]:
+    """What the sitting page shows (the widget's page shows the same)."""
     deps = request.app[DEPS]
     ctx = deps.context()
     async with deps.store.session() as s:
@@ -119,11 +124,11 @@ async def render_sitting(request: web.Request) -> web.Response:
         votes = await sitting_section(request, s, v.sitting.id)
     commissions = {c.id: c.name for c in ctx.roster.commissions}
     heading = sitting_heading(v.sitting.kind, v.sitting.title, v.sitting.number)
-    return render(request, "sitting.html", {
+    return {
         "v": v, "heading": heading, "starts": when(v.sitting.starts_at, ctx.tz),
         "commissions": commissions, "download": download_path,
         "day": lambda moment: when(moment, ctx.tz)[:10],
-        "kind_en": KIND_NAMES.get(v.sitting.kind, KIND_NAMES["plenary"])[1], **votes})
+        "kind_en": KIND_NAMES.get(v.sitting.kind, KIND_NAMES["plenary"])[1], **votes}
 
 
 async def draft_download(request: web.Request) -> web.StreamResponse:

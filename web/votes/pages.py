@@ -84,17 +84,22 @@ def time_left(closes_at: datetime | None) -> str | None:
 
 async def live_page(request: web.Request) -> web.Response:
     """The hall view: the state at load; live.js follows the event stream from there."""
+    return render(request, "sitting_live.html", await live_context(request))
+
+
+async def live_context(request: web.Request) -> dict[str, Any]:
+    """What the hall view shows (the widget's live page shows the same)."""
     deps = request.app[DEPS]
     ctx = deps.context()
     sid = sitting_id(request)
     async with deps.store.session() as s:
         sitting = await sittings.get_sitting(s, sid)  # unknown: the 404 page (web.errors)
         view = await domain.live(s, ctx, sid)
-    return render(request, "sitting_live.html", {
+    return {
         "sitting": sitting, "heading": sitting_heading(sitting.kind, sitting.title, sitting.number),
         "starts": when(sitting.starts_at, ctx.tz), "live": payload(view), "labels": LABELS,
         "left": time_left(view.vote.closes_at if view.vote else None),
-        "events": f"/sittings/{sid}/live/events"})
+        "events": f"/sittings/{sid}/live/events"}
 
 
 async def _member(session: AsyncSession, ctx: domain.Context, member_id: str
