@@ -166,6 +166,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="Default: SQLite in the data dir")
     roster: Path = Path("config/council.example.yaml")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    language: Literal["uk", "en"] = Field("uk", description="The council's language: what the "
+                                          "bot writes into Matrix and into citizens' e-mails")
     staff_api_token: SecretStr | None = None
     homeserver: HomeserverConfig = HomeserverConfig()
     appservice: AppserviceConfig = AppserviceConfig()

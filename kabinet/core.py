@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from council import language
 from council.files.blobs import BlobStore
 from council.roster import Roster
 from council.store import Store
@@ -30,6 +31,7 @@ class Core:
 
     def __post_init__(self) -> None:
         self.settings.data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        language.use(self.settings.language)
         self.store = Store(self.settings.db_url)
         self.blobs = BlobStore(self.settings.data_dir / "files")
 

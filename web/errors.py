@@ -26,11 +26,13 @@ from pydantic import ValidationError
 from council.announcements.inputs import AnnouncementError
 from council.appeals.values import AppealError, KeyReused
 from council.files.kinds import UnsupportedFile, UnusualArchive
+from council.language import Refusal
 from council.law.deadlines import DeadlineError
 from council.notes.inputs import NoteError
 from council.sittings.inputs import SittingError
 from council.sittings.paper import CorruptedFile
 from council.votes.inputs import VoteError
+from web import i18n
 from web.pages import render
 
 log = logging.getLogger(__name__)
@@ -103,9 +105,10 @@ MAX_BODY = 2 * 1024 * 1024  # the app's client_max_size: JSON and urlencoded bod
 class BadInput(Exception):
     """A request the client must fix: answered with `status`, nothing changed."""
 
-    def __init__(self, status: int, errcode: str, message: str) -> None:
+    def __init__(self, status: int, errcode: str, message: str,
+                 params: dict[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.status, self.errcode, self.message = status, errcode, message
+        self.status, self.errcode, self.message, self.params = status, errcode, message, params
 
 
 class ClientFaultLog(logging.Filter):
@@ -128,8 +131,23 @@ def quiet_client_faults() -> None:
         server_log.addFilter(ClientFaultLog())
 
 
-def json_error(status: int, errcode: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"errcode": errcode, "error": message, **extra}, status=status)
+def json_error(status: int, errcode: str, message: str, *, params: dict[str, Any] | None = None,
+               **extra: Any) -> web.Response:
+    """The JSON error: `message` is an English msgid, said in the language the request's
+    Accept-Language prefers (Ukrainian by default); `params` fill its placeholders."""
+    said = i18n.translations(i18n.API_LANGUAGE.get()).gettext(message)
+    return web.json_response({"errcode": errcode, "error": said.format(**params) if params
+                              else said, **extra}, status=status)
+
+
+def said_in(exc: Exception, language: str) -> str:
+    """A domain error's message in one language: the domain's refusals carry it untranslated."""
+    if isinstance(exc, Refusal):
+        return exc.text(language)
+    uk, en = getattr(exc, "uk", None), getattr(exc, "en", None)
+    if isinstance(uk, str) and isinstance(en, str):
+        return uk if language == "uk" else en
+    return str(exc)
 
 
 def domain_status(exc: Exception) -> tuple[int, str]:
@@ -142,19 +160,23 @@ def domain_status(exc: Exception) -> tuple[int, str]:
     return 400, code if isinstance(code, str) else "KB_BAD_REQUEST"
 
 
-def domain_error(exc: Exception) -> web.Response:
-    """A domain error as the JSON error: its bilingual message, and the field at fault."""
-    status, errcode = domain_status(exc)
-    if isinstance(exc, SittingError | VoteError | NoteError | AnnouncementError):
-        return json_error(status, errcode, f"{exc.uk} / {exc.en}",
-                          **({"fields": {exc.field: exc.en}} if exc.field else {}))
-    return json_error(status, errcode, str(exc))
+def domain_error(exc: Exception, status: int | None = None, errcode: str | None = None
+                 ) -> web.Response:
+    """A domain error as the JSON error, in the request's language, with the field at fault;
+    its status and errcode from DOMAIN_ERRORS unless the caller's own table gives them."""
+    mapped_status, mapped_code = domain_status(exc)
+    status, errcode = status or mapped_status, errcode or mapped_code
+    said = said_in(exc, i18n.API_LANGUAGE.get())
+    field = getattr(exc, "field", None)
+    return web.json_response({"errcode": errcode, "error": said,
+                              **({"fields": {field: said}} if isinstance(field, str) else {})},
+                             status=status)
 
 
 def invalid(exc: ValidationError, errcode: str = "KB_INVALID") -> web.Response:
     """A body that fails its pydantic model: 422 with the reason per field (dotted path)."""
     fields = {".".join(map(str, e["loc"])) or "body": e["msg"] for e in exc.errors()}
-    return json_error(422, errcode, "Неправильні дані / Invalid input", fields=fields)
+    return json_error(422, errcode, "Invalid input", fields=fields)
 
 
 @contextmanager
@@ -172,7 +194,8 @@ def body_errors() -> Iterator[None]:
 def check_length(request: web.Request, limit: int) -> None:
     """413 from the declared Content-Length, before any of the body is read."""
     if request.content_length is not None and request.content_length > limit:
-        raise BadInput(413, "KB_TOO_LARGE", f"The request body is larger than {limit} bytes")
+        raise BadInput(413, "KB_TOO_LARGE", "The request body is larger than {limit} bytes",
+                       params={"limit": limit})
 
 
 def _no_constant(name: str) -> Any:
@@ -187,7 +210,7 @@ async def read_json(request: web.Request) -> Any:
 
 
 def _is_api(request: web.Request) -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith("/api/") or request.path in ("/healthz", "/readyz")
 
 
 def _is_appservice(request: web.Request) -> bool:
@@ -261,6 +284,8 @@ async def _guard_body(request: web.Request) -> None:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """No stack trace ever reaches a user: bad input is a 4xx, unexpected errors a stable 500."""
+    if _is_api(request):
+        i18n.API_LANGUAGE.set(i18n.accepted_locale(request.headers.get(hdrs.ACCEPT_LANGUAGE, "")))
     try:
         if not _is_appservice(request):
             await _guard_body(request)
@@ -270,7 +295,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except BadInput as exc:
         log.info("refused a request body on %s %s: %s", request.method, request.path, exc.errcode)
         if _is_api(request) or _is_appservice(request):
-            return _closing(request, json_error(exc.status, exc.errcode, exc.message))
+            return _closing(request, json_error(exc.status, exc.errcode, exc.message,
+                                                params=exc.params))
         return _closing(request, _error_page(request, exc.status))
     except web.HTTPException as exc:
         if exc.status < 400 or _is_appservice(request) or (exc.status == 404 and not _is_api(request)):

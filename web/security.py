@@ -39,7 +39,7 @@ def bearer_denied(request: web.Request, expected: str | None) -> web.Response | 
     given = request.headers.get("Authorization", "")
     if not given.startswith("Bearer ") or not hmac.compare_digest(
             given.removeprefix("Bearer ").encode(), expected.encode()):
-        return json_error(401, "KB_UNAUTHORIZED", "Потрібен токен секретаріату / Staff token required")
+        return json_error(401, "KB_UNAUTHORIZED", "Staff token required")
     return None
 
 

@@ -51,13 +51,13 @@ C = TypeVar("C")
 async def guarded(core: Core, context: C, body: Callable[[C], Awaitable[int]],
                   refusals: tuple[type[Exception], ...]) -> int:
     """Run a store command's body in the store's life: a refusal of the domain (`refusals`:
-    errors with `.uk` and `.en`), bad input or a `CliError` is said on stderr with exit code 2;
+    `council.language.Refusal`s), bad input or a `CliError` is said on stderr with exit code 2;
     nothing was written (each body writes in one unit of work)."""
     async with asynccontextmanager(core.store_ctx)():
         try:
             return await body(context)
         except refusals as exc:
-            print(f"error: {getattr(exc, 'uk', exc)} / {getattr(exc, 'en', '')}", file=sys.stderr)
+            print(f"error: {exc}", file=sys.stderr)  # in the council's language
         except ValidationError as exc:
             for e in exc.errors():
                 print(f"error: {'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}", file=sys.stderr)
@@ -71,6 +71,7 @@ def default_features() -> list[Feature]:
     from kabinet.features.accounts import Accounts
     from kabinet.features.announcements import Announcements
     from kabinet.features.appeals import Appeals
+    from kabinet.features.demo_mail import DemoMail
     from kabinet.features.desk import Desk
     from kabinet.features.directory import Directory
     from kabinet.features.feeds import Feeds
@@ -80,4 +81,4 @@ def default_features() -> list[Feature]:
     from kabinet.features.widgets import Widgets
 
     return [Accounts(), Sittings(), Appeals(), Votes(), Notes(), Directory(), Desk(), Feeds(),
-            Widgets(), Announcements()]
+            Widgets(), Announcements(), DemoMail()]

@@ -165,7 +165,7 @@ async def cmd_add(context: Context, core: Core, args: argparse.Namespace) -> int
                 spec = domain.NewDraft.model_validate(fields)
                 file = domain.prepare_file(ctx, _read(path), path.name)
             except domain.SittingError as exc:
-                raise CliError(f"{path}: {exc.uk} / {exc.en}") from None
+                raise CliError(f"{path}: {exc}") from None
             except ValidationError as exc:
                 reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
                 raise CliError(f"{path}: {reasons}") from None

@@ -177,11 +177,11 @@ def api_auth(*roles: Role) -> Callable[[Handler], Handler]:
                 me = await viewer(request)
             if me is None:
                 return json_error(401, "KB_UNAUTHORIZED",
-                                  "Потрібно увійти / Sign-in or staff token required")
+                                  "Sign-in or staff token required")
             if not _allowed(me, roles):
-                return json_error(403, "KB_FORBIDDEN", "Недостатньо прав / Not allowed")
+                return json_error(403, "KB_FORBIDDEN", "Not allowed")
             if not csrf_ok(request, me):
-                return json_error(403, "KB_CSRF", "Немає токена CSRF / CSRF token missing")
+                return json_error(403, "KB_CSRF", "CSRF token missing")
             request[VIEWER] = me
             return await handler(request)
         return checked

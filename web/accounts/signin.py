@@ -210,17 +210,17 @@ async def login_openid(request: web.Request) -> web.StreamResponse:
         return invalid(exc)
     if body.matrix_server_name != deps.server_name:
         return json_error(403, "KB_FOREIGN_SERVER",
-                          "Лише облікові записи сервера ради / Only the council's homeserver")
+                          "Only accounts of the council's homeserver")
     try:
         mxid = await MatrixSignIn(deps.homeserver_url).openid(
             OpenIdToken(body.access_token, body.matrix_server_name))
     except SignInRefused:
-        return json_error(401, "KB_UNAUTHORIZED", "Токен не дійсний / The token is not valid")
+        return json_error(401, "KB_UNAUTHORIZED", "The token is not valid")
     except HomeserverBusy:
-        return json_error(503, "KB_HOMESERVER_BUSY", "Сервер не відповідає / Homeserver busy")
+        return json_error(503, "KB_HOMESERVER_BUSY", "The homeserver is busy")
     identity = accounts.identify(deps.roster(), deps.server_name, mxid)
     if identity is None:
-        return json_error(403, "KB_NOT_COUNCIL", "Не обліковий запис ради / Not a council account")
+        return json_error(403, "KB_NOT_COUNCIL", "Not a council account")
     async with deps.store.session() as s:
         token = await accounts.start_session(s, identity.mxid, "widget")
         await accounts.audit.record(s, identity.mxid, "signin.widget", person(identity))

@@ -10,6 +10,7 @@ from aiohttp import web
 from web.appeals import models
 from web.appeals.common import (
     APPEALS,
+    TOO_LARGE,
     WRONG_TYPE,
     _Bad,
     _find,
@@ -17,7 +18,7 @@ from web.appeals.common import (
     _iso,
     _lang,
     _limited,
-    _limits_message,
+    _limits_args,
     _read,
     _refused_follow_up,
     _register,
@@ -54,7 +55,7 @@ async def _api_read(request: web.Request, cfg: Any,
     try:
         return await _read(request, cfg)
     except TooLarge:
-        return json_error(413, "KB_TOO_LARGE", _limits_message(cfg))
+        return json_error(413, "KB_TOO_LARGE", TOO_LARGE, params=_limits_args(cfg))
     except WrongType:
         return json_error(415, "KB_UNSUPPORTED_MEDIA_TYPE", WRONG_TYPE)
     except _Bad:

@@ -143,8 +143,6 @@ def _limits_args(cfg: AppealsWeb) -> dict[str, int]:
     return {"n": cfg.limits.max_attachments, "mb": cfg.limits.max_attachment_bytes // (1024 * 1024)}
 
 
-def _limits_message(cfg: AppealsWeb) -> str:
-    return TOO_LARGE.format(**_limits_args(cfg))
 
 def _lang(request: web.Request) -> str:
     from web.i18n import request_locale

@@ -27,7 +27,7 @@ from council.store import Store
 from web import i18n
 from web.accounts.common import form_ok, signed_in, viewer_of
 from web.accounts.staff import STAFF_ROLES
-from web.errors import N_, domain_status
+from web.errors import N_, domain_status, said_in
 from web.pages import render
 
 __all__ = ["DEPS", "DONE", "Deps", "Refused", "forbidden", "local", "posted", "record", "refusal",
@@ -138,7 +138,4 @@ def refusal(request: web.Request, exc: Exception) -> tuple[int, str]:
                             for e in exc.errors())
         return 422, reasons
     status, _ = domain_status(exc)
-    uk, en = getattr(exc, "uk", None), getattr(exc, "en", None)
-    if isinstance(uk, str) and isinstance(en, str):
-        return status, uk if i18n.request_locale(request) == "uk" else en
-    return status, str(exc)
+    return status, said_in(exc, i18n.request_locale(request))

@@ -15,7 +15,7 @@ from council import notes as domain
 from council.accounts import Role
 from web import openapi
 from web.accounts import api_auth, viewer_of
-from web.errors import invalid, json_error, read_json
+from web.errors import domain_error, invalid, json_error, read_json
 from web.notes import models
 from web.notes.common import DEPS, author_of, status_of
 from web.pages import path_id
@@ -33,8 +33,7 @@ def refusals(handler: Handler) -> Handler:
             response: web.StreamResponse = await handler(request)
             return response
         except domain.NoteError as exc:
-            return json_error(status_of(exc), exc.code, f"{exc.uk} / {exc.en}",
-                              **({"fields": {exc.field: exc.en}} if exc.field else {}))
+            return domain_error(exc, status_of(exc), exc.code)
     return answered
 
 

@@ -91,14 +91,14 @@ async def api_create(request: web.Request) -> web.Response:
     ctx = deps.context()
     data = await read_json(request)  # malformed JSON: BadInput, a 4xx from web.errors
     if not isinstance(data, dict):
-        return json_error(400, "KB_BAD_JSON", "Тіло має бути об'єктом JSON / Body must be a JSON object")
+        return json_error(400, "KB_BAD_JSON", "The body must be a JSON object")
     _local_time(data, ctx)
     try:
         spec = domain.NewSitting.model_validate(data)
     except ValidationError as exc:
         return invalid(exc)
     if not YEARS[0] <= spec.starts_at.year <= YEARS[1]:  # and no date arithmetic overflows
-        return json_error(422, "KB_INVALID", "Неправильні дані / Invalid input", fields={
+        return json_error(422, "KB_INVALID", "Invalid input", fields={
             "starts_at": f"the year must be {YEARS[0]} to {YEARS[1]}"})
     if spec.external_key == "":  # an empty key is no key (a second one would collide)
         spec = spec.model_copy(update={"external_key": None})
@@ -137,8 +137,7 @@ def _too_large(limit: int) -> domain.SittingError:
 async def _read_draft(request: web.Request, limit: int) -> Form:
     """A multipart body with one file (`file`) and the draft's text fields, within the caps."""
     if not request.content_type.startswith("multipart/"):
-        raise BadInput(415, "KB_MULTIPART_REQUIRED", "Потрібен multipart/form-data / "
-                       "multipart/form-data required")
+        raise BadInput(415, "KB_MULTIPART_REQUIRED", "multipart/form-data required")
     rules = Rules(file_fields=("file",), max_files=1, file_bytes=limit, total_bytes=limit,
                   field_bytes=4 * FIELD_MAX, max_body=limit + FORM_OVERHEAD)
     try:
@@ -214,7 +213,7 @@ async def api_withdraw(request: web.Request) -> web.Response:
     sid, number = sitting_id(request), _number(request)
     data = await read_json(request)
     if not isinstance(data, dict):
-        return json_error(400, "KB_BAD_JSON", "Тіло має бути об'єктом JSON / Body must be a JSON object")
+        return json_error(400, "KB_BAD_JSON", "The body must be a JSON object")
     try:
         spec = models.Withdrawal.model_validate(data)
     except ValidationError as exc:
