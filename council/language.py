@@ -90,7 +90,7 @@ class Text:
     """A text not yet in a language: rendered by whoever shows it, in the language they need
     (`text.render("en")`), or in the council's (`str(text)`)."""
 
-    __slots__ = ("msgid", "params", "plural", "n")
+    __slots__ = ("msgid", "n", "params", "plural")
 
     def __init__(self, msgid: str, /, plural: str | None = None, n: int | None = None,
                  **params: Any) -> None:
