@@ -1,15 +1,21 @@
 """Bot commands typed in rooms the bot is in; features register theirs. Replies go through the outbox.
 
-A command is `!word args…`. Each command may be limited to rooms of some kinds
-(`ua.kabinet.room` kind from the registry, e.g. only `appeal` rooms) and to some people
-(`allowed(sender, room kind)`, decided in one place per command). `!help` lists only what the
-asker may use in that room. Anything else that starts with `!` gets that help — never silence;
-a command the asker may not use here is refused, with the same help.
+A command is `!word args…`; each has an English and a Ukrainian word (`!vote`, `!голосування`)
+and either works. A command may be limited to rooms of some kinds (`ua.kabinet.room` kind from
+the registry, e.g. only `sitting` rooms) and to some people by its one permission hook,
+`allowed(sender, place)`: "may this sender use this command here?", answered without running
+it. `!допомога` (`!help`) lists only what the asker may use in that room, and a command the hook
+refuses is answered with the command's refusal and that help before its handler sees the
+arguments. Anything else that starts with `!` gets the help — never silence.
+
+Help lines are made from the command's words, its arguments and what it does, in the council's
+language: "!голосування (!vote) <№ питання> … — відкрити поіменне голосування" in Ukrainian,
+"!vote (!голосування) <item> … — open a roll-call vote" in English.
 """
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -18,11 +24,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from appservice.homeserver import is_ours
-from council import outbox
+from council import language, outbox
+from council.language import Text, _
 from council.models import ManagedRoom
 
-_CYRILLIC = re.compile(r"[а-яіїєґА-ЯІЇЄҐ]")
-PONG = "Кабінет на зв'язку ✅ / Kabinet is online"
+
+@dataclass(frozen=True)
+class Place:
+    """Where a command is typed: the room, its kind and ref in the registry (None for a room the
+    bot does not manage), and the unit of work to look things up in."""
+
+    session: AsyncSession
+    room_id: str
+    kind: str | None
+    ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +47,11 @@ class Invocation:
     word: str
     args: str
     room_kind: str | None
+    room_ref: str | None = None
+
+    @property
+    def place(self) -> Place:
+        return Place(self.session, str(self.event.room_id), self.room_kind, self.room_ref)
 
     async def reply(self, text: str, *, key_suffix: str = "") -> None:
         """A notice replying to the command, sent exactly once via the outbox."""
@@ -43,30 +63,58 @@ class Invocation:
 
 
 Handler = Callable[[Invocation], Awaitable[None]]
-# Who may use a command: (sender's Matrix id, room kind or None) -> may they?
-Permission = Callable[[str, str | None], bool]
-NOT_ALLOWED = "⛔ Ця команда вам тут недоступна / You cannot use this command here"
+# The one permission hook of a command: may this sender (a Matrix id) use it here?
+Permission = Callable[[str, Place], Awaitable[bool]]
+NOT_ALLOWED = Text("You cannot use this command here")
+
+
+def cyrillic(word: str) -> bool:
+    return any(unicodedata.name(c, "").startswith("CYRILLIC") for c in word)
 
 
 @dataclass(frozen=True)
 class Command:
-    words: tuple[str, ...]  # "!answer", "!відповідь"
-    help: str  # one line, Ukrainian first
-    handler: Handler
+    words: tuple[str, ...]  # "!vote", "!голосування": an English and a Ukrainian word at least
+    help: Text | str  # what it does, Text("open a roll-call vote"); a str is a whole line, as is
+    handler: Handler | None  # None: a line of help only (something done without a command)
     kinds: frozenset[str] | None = None  # room kinds where it applies; None: everywhere
-    allowed: Permission | None = None  # who may use it; None: anyone in the room
+    allowed: Permission | None = None  # who may use it here; None: anyone in the room
+    syntax: Text | None = None  # its arguments, Text("<item> [total|procedural|2/3]")
+    refusal: Text = NOT_ALLOWED  # said when `allowed` refuses
 
     def applies(self, kind: str | None) -> bool:
         return self.kinds is None or kind in self.kinds
 
-    def permits(self, sender: str, kind: str | None) -> bool:
-        return self.allowed is None or self.allowed(sender, kind)
+    async def permits(self, sender: str, place: Place) -> bool:
+        return self.applies(place.kind) and (self.allowed is None
+                                             or await self.allowed(sender, place))
 
+    def _ordered(self, lang: str | None) -> list[str]:
+        """The words, those in the language first (as registered otherwise)."""
+        ukrainian = (lang or language.current()) == "uk"
+        return sorted(self.words, key=lambda w: cyrillic(w) != ukrainian)  # a stable sort
 
-def ukrainian(line: str) -> str:
-    """A bilingual line "українською / in English" without its English part."""
-    head, sep, tail = line.rpartition(" / ")
-    return head if sep and not _CYRILLIC.search(tail) else line
+    def word(self, lang: str | None = None) -> str:
+        """The command's word in the council's language (or `lang`): `!голосування`."""
+        return next(iter(self._ordered(lang)), "")
+
+    def names(self, lang: str | None = None) -> str:
+        """`!голосування (!vote)`: the word in the language, the others in brackets."""
+        first, *others = self._ordered(lang) or [""]
+        return first + (f" ({', '.join(others)})" if others else "")
+
+    def line(self, lang: str | None = None) -> str:
+        """The command's line in the help, in the council's language (or `lang`)."""
+        if isinstance(self.help, str):
+            return self.help
+        head = " ".join(filter(None, (self.names(lang),
+                                      self.syntax.render(lang) if self.syntax else "")))
+        what = self.help.render(lang)
+        return f"{head} — {what}" if head else what
+
+    def usage(self) -> str:
+        """The line as a reply to a command typed wrongly."""
+        return f"ℹ️ {self.line()}"
 
 
 class Commands:
@@ -76,30 +124,27 @@ class Commands:
         self.bot_mxid = bot_mxid
         self.ghost_prefix = ghost_prefix
         self.commands: list[Command] = []
-        self.register(Command(("!ping",), "!ping — перевірити, що бот на зв'язку / check the bot",
+        self.register(Command(("!ping", "!пінг"), Text("check that the bot is online"),
                               self._ping))
         self.register(Command(("!help", "!допомога"),
-                              "!допомога (!help) — команди, доступні вам у цій кімнаті / this help",
-                              self._help))
+                              Text("the commands you can use in this room"), self._help))
 
     def register(self, command: Command) -> None:
         self.commands.append(command)
 
-    def available(self, kind: str | None, sender: str | None = None) -> list[Command]:
-        """The commands of a room of this kind; with `sender`, only those they may use."""
-        return [c for c in self.commands
-                if c.applies(kind) and (sender is None or c.permits(sender, kind))]
+    async def available(self, sender: str, place: Place) -> list[Command]:
+        """The commands this sender may use here (the hook of each asked, none run)."""
+        return [c for c in self.commands if await c.permits(sender, place)]
 
-    def help_text(self, kind: str | None, sender: str | None = None) -> str:
-        """In Ukrainian: each line without its English tail (" / …"), aliases kept."""
-        lines = "\n".join(f"• {ukrainian(c.help)}" for c in self.available(kind, sender))
-        return f"Команди бота «Кабінет депутата», доступні вам тут:\n{lines}"
+    async def help_text(self, sender: str, place: Place) -> str:
+        heading = _("Commands of the Kabinet bot you can use here:")
+        return "\n".join([heading, *(f"• {c.line()}" for c in await self.available(sender, place))])
 
     async def _ping(self, call: Invocation) -> None:
-        await call.reply(PONG)
+        await call.reply(_("Kabinet is online ✅"))
 
     async def _help(self, call: Invocation) -> None:
-        await call.reply(self.help_text(call.room_kind, call.event.sender))
+        await call.reply(await self.help_text(call.event.sender, call.place))
 
     async def __call__(self, event: Event, session: AsyncSession) -> None:
         if event.type != EventType.ROOM_MESSAGE or not isinstance(event, MessageEvent):
@@ -109,16 +154,20 @@ class Commands:
         body = (getattr(event.content, "body", "") or "").strip()
         if not body.startswith("!"):
             return
-        word, _, args = body.partition(" ")
+        word, _sep, args = body.partition(" ")
         word = word.lower()
-        kind = await session.scalar(select(ManagedRoom.kind)
-                                    .where(ManagedRoom.room_id == event.room_id))
-        call = Invocation(event, session, word, args.strip(), kind)
-        for command in self.available(kind):
-            if word in command.words:
-                if command.permits(event.sender, kind):
-                    await command.handler(call)
-                else:
-                    await call.reply(f"{NOT_ALLOWED}\n\n{self.help_text(kind, event.sender)}")
-                return
-        await call.reply(self.help_text(kind, event.sender))
+        room = (await session.execute(select(ManagedRoom.kind, ManagedRoom.ref)
+                                      .where(ManagedRoom.room_id == event.room_id))).first()
+        kind, ref = (room[0], room[1]) if room else (None, None)
+        call = Invocation(event, session, word, args.strip(), kind, ref)
+        for command in self.commands:
+            if command.handler is None or word not in command.words \
+                    or not command.applies(kind):
+                continue
+            if await command.permits(event.sender, call.place):
+                await command.handler(call)
+            else:
+                await call.reply(f"⛔ {command.refusal}\n\n"
+                                 f"{await self.help_text(event.sender, call.place)}")
+            return
+        await call.reply(await self.help_text(event.sender, call.place))

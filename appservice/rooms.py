@@ -23,6 +23,7 @@ from mautrix.types import RoomCreatePreset, RoomID, UserID
 
 from appservice.homeserver import Homeserver
 from council import rooms as registry
+from council.language import _
 from council.store import Store
 
 ROOM_STATE = "ua.kabinet.room"
@@ -34,7 +35,6 @@ FIXED_STATE = {
     "m.room.guest_access": {"guest_access": "forbidden"},
 }
 ACTIVE = frozenset({"join", "invite"})
-LEFT_THE_ROSTER = "Більше не в складі (ростер ради)"
 
 # Room versions where creators hold unbounded power and must not be listed in `users`.
 CREATOR_PRIVILEGED_VERSIONS = frozenset({"12"})
@@ -187,7 +187,7 @@ def membership_changes(want: frozenset[str], state: list[dict[str, Any]], manage
 
 
 async def reconcile_members(hs: Homeserver, room_id: str, want: frozenset[str],
-                            managed: set[str] | frozenset[str], *, reason: str = LEFT_THE_ROSTER,
+                            managed: set[str] | frozenset[str], *, reason: str | None = None,
                             state: list[dict[str, Any]] | None = None) -> MemberChanges:
     """Invite the missing, remove the managed who are no longer wanted. `state` spares a read
     when the caller has the room's state already. An invite the homeserver refuses is a problem
@@ -198,7 +198,8 @@ async def reconcile_members(hs: Homeserver, room_id: str, want: frozenset[str],
     changes = MemberChanges()
     await _invite(hs, room_id, invite, changes)
     for user in remove:
-        await hs.bot.kick_user(RoomID(room_id), UserID(user), reason=reason)
+        await hs.bot.kick_user(RoomID(room_id), UserID(user),
+                               reason=reason or _("No longer a member (the council's roster)"))
         changes.removed.append(user)
     return changes
 

@@ -31,6 +31,8 @@ from mautrix.types import JSON, Event, SerializerError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import inbox, outbox
+from council.language import ngettext
+from council.metrics import NO_METRICS, Metrics
 from council.store import Store
 from council.worker import Worker
 
@@ -47,14 +49,24 @@ EventHandler = Callable[[Event, AsyncSession], Awaitable[None]]
 # transaction, and a refused transaction is retried forever and stalls every room.
 MAX_TRANSACTION_BYTES = 32 * 1024 * 1024
 
-FAILED_FIRST = ("⚠️ Бот не зміг обробити це повідомлення через внутрішню помилку. Її записано; бот "
-                "спробує ще раз автоматично (до {n} спроб). Інші повідомлення це не затримує.\n"
-                "The bot could not handle this message because of an internal error. It has been "
-                "recorded and will be retried automatically (up to {n} attempts).")
-FAILED_PARKED = ("⛔ Бот так і не зміг обробити це повідомлення після {n} спроб; адміністратора "
-                 "повідомлено (/healthz). Спробуйте інакше або зверніться до секретаріату.\n"
-                 "The bot gave up on this message after {n} attempts; the administrator can see it "
-                 "in /healthz. Please try another way or ask the secretariat.")
+
+def failure_notice(parked: bool) -> str:
+    """What the sender of a message the bot could not handle is told: on the first failure (it
+    will be retried), and once the retries are used up (parked)."""
+    n = inbox.MAX_ATTEMPTS
+    if parked:
+        return "⛔ " + ngettext(
+            "The bot gave up on this message after {n} attempt; the administrator can see it in "
+            "/healthz. Please try another way or ask the secretariat.",
+            "The bot gave up on this message after {n} attempts; the administrator can see it in "
+            "/healthz. Please try another way or ask the secretariat.", n)
+    return "⚠️ " + ngettext(
+        "The bot could not handle this message because of an internal error. It has been "
+        "recorded, and the bot will try again automatically (up to {n} attempt). Other messages "
+        "are not held up by it.",
+        "The bot could not handle this message because of an internal error. It has been "
+        "recorded, and the bot will try again automatically (up to {n} attempts). Other messages "
+        "are not held up by it.", n)
 
 
 def _wanted(handler: EventHandler, event_type: str, own: bool) -> bool:
@@ -77,9 +89,11 @@ _STATUS: dict[int, type[web.HTTPException]] = {
 
 class TransactionServer(AppServiceServerMixin):
     def __init__(self, store: Store, hs_token: str, *, on_handled: Callable[[], None] = lambda: None,
-                 own_users: Callable[[str], bool] = lambda _: False) -> None:
+                 own_users: Callable[[str], bool] = lambda _: False,
+                 metrics: Metrics = NO_METRICS) -> None:
         super().__init__(hs_token=hs_token, log=log)
         self.store = store
+        self.metrics = metrics  # transactions by outcome, failed events (council/metrics.py)
         # Our own events (the bot's, the ghosts') coming back: skipped unless a handler lists
         # their type in `own_event_types`; a sitting with 100 drafts would otherwise cost 200
         # claims in the store.
@@ -114,6 +128,16 @@ class TransactionServer(AppServiceServerMixin):
         return await super()._http_ping(request)
 
     async def _http_handle_transaction(self, request: web.Request) -> web.Response:
+        try:
+            response = await self._transaction(request)
+        except Exception as exc:
+            refused = isinstance(exc, web.HTTPException) and exc.status < 500
+            self.metrics.transaction("refused" if refused else "failed")
+            raise
+        self.metrics.transaction("handled")
+        return response
+
+    async def _transaction(self, request: web.Request) -> web.Response:
         self._authorize(request)
         events = await self._read_events(request)
         for raw in events:
@@ -141,6 +165,7 @@ class TransactionServer(AppServiceServerMixin):
             await self._handle(raw)
             return True
         except Exception as exc:
+            self.metrics.event_failed()
             try:
                 await self._record_failure(raw, exc)
             except Exception:
@@ -167,7 +192,7 @@ class TransactionServer(AppServiceServerMixin):
         event_id = str(raw["event_id"])
         relates = (raw.get("content") or {}).get("m.relates_to") or {}
         thread = relates.get("event_id") if relates.get("rel_type") == "m.thread" else event_id
-        text = (FAILED_PARKED if failure.parked else FAILED_FIRST).format(n=inbox.MAX_ATTEMPTS)
+        text = failure_notice(failure.parked)
         await outbox.enqueue(
             session, f"failed:{event_id}:{'parked' if failure.parked else 'first'}",
             str(raw["room_id"]), "m.room.message",

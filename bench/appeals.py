@@ -2,11 +2,16 @@
 
     .venv/bin/python -m bench.appeals                      # intake 400, delivery 20, burst 1000
     .venv/bin/python -m bench.appeals --burst 200          # a shorter burst
+    .venv/bin/python -m bench.appeals --db postgresql --parts intake --label after
 
 Starts its own installation (small roster, temporary data dir, embedded Synapse) as
-`kabinet up` does, and in the same run:
-(1) intake: POST /api/v1/appeals (JSON) from 20 concurrent submitters: p50/p99, appeals/s,
-    with the room worker and the sender running (as in production);
+`kabinet up` does — on SQLite, or with `--db postgresql` on a throw-away PostgreSQL database
+(KABINET_BENCH_PG, default the tests' server) — and in the same run:
+(1) intake: POST /api/v1/appeals (JSON) from 20 concurrent submitters in a process of their
+    own (bench/intake_load.py): req/s, p50/p99, with the room worker and the sender running (as
+    in production); raw: the same client against a bare aiohttp handler taking the same POST;
+    and, in the store alone (no HTTP), 20 concurrent registrations one transaction each
+    (the way intake went before group commit) against the intake batcher;
 (2) delivery: one appeal at a time, submit → the citizen's text seen in the deputy's own
     client (matrix-nio /sync); raw: the same homeserver calls made straight with the as_token
     (register the ghost, createRoom with the invites, the ghost's join, the Space link, the
@@ -14,7 +19,8 @@ Starts its own installation (small roster, temporary data dir, embedded Synapse)
 (3) burst: N appeals submitted at once until every one is delivered (rooms recorded, outbox
     sent), checked exactly once (one card and one text per room); raw: the same calls for N,
     at the same concurrency; ratio of the totals.
-Results are printed and written to bench/results/appeals-<timestamp>.json.
+`--parts` picks some of them (default all). Results are printed and written to
+bench/results/appeals-<timestamp>[-label].json.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -41,11 +48,14 @@ sys.path.insert(0, str(REPO))
 
 from appservice.delivery import MARKER  # noqa: E402
 from appservice.rooms import FIXED_STATE, RoomSpec  # noqa: E402
+from bench.intake_load import bare_app, fields, in_process, pct  # noqa: E402
+from bench.intake_store import database, store_level  # noqa: E402
 from council import rooms as registry  # noqa: E402
 from council.appeals import Appeal  # noqa: E402
 from council.models import OutboxMessage  # noqa: E402
 from council.roster import load_roster  # noqa: E402
 from kabinet.config import load_settings  # noqa: E402
+from kabinet.features.appeals import Appeals  # noqa: E402
 from kabinet.wiring import Kabinet, Running, start  # noqa: E402
 from tests.matrix_helpers import settle  # noqa: E402
 
@@ -59,17 +69,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def fields(i: int, tag: str, deputy: str) -> dict[str, Any]:
-    return {"name": f"Бенчмарк Громадянин {i}", "residence": "м. Тестове, вул. Вимірна, 1",
-            "email": f"citizen{i}@example.org", "subject": f"Тест {tag} {i}",
-            "text": f"{tag}-{i}: прошу розглянути.", "consent": True, "addressee_deputy": deputy}
 
 
 class Watcher:
@@ -197,19 +196,29 @@ async def exactly_once(kabinet: Kabinet, numbers: list[str]) -> tuple[int, int]:
 
 
 async def main(args: argparse.Namespace) -> int:
+    async with database(args.db) as db_url:
+        return await run(args, db_url.replace('postgresql://', 'postgresql+asyncpg://')
+                               if db_url else None)
+
+
+async def run(args: argparse.Namespace, db_url: str | None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="kabinet-bench-appeals-"))
     settings = load_settings(None, **{
         "data_dir": tmp, "roster": ROSTER, "web.port": free_port(), "homeserver.port": free_port(),
         "homeserver.bcrypt_rounds": 4, "appeals.rate_limit_requests": 10**9, "log_level": "WARNING",
-        "appservice.concurrency": args.concurrency})
+        "appservice.concurrency": args.concurrency,
+        **({"database_url": db_url} if db_url else {})})
     roster = load_roster(ROSTER)
     running: Running = await start(Kabinet(settings, roster))
     k = running.kabinet
-    results: dict[str, Any] = {"concurrency": args.concurrency}
-    run = uuid.uuid4().hex[:6]
+    results: dict[str, Any] = {"label": args.label, "db": args.db,
+                               "concurrency": args.concurrency, "cpus": os.cpu_count(),
+                               "load_start": os.getloadavg()[0]}
+    run_id = uuid.uuid4().hex[:6]
     deputy = roster.deputies[0]
     deputy_mxid = deputy.mxid(settings.homeserver.server_name)
     client = AsyncClient(settings.homeserver.client_url, deputy_mxid)
+    parts = set(args.parts.split(","))
     try:
         await settle(k, roster)
         await client.login(deputy.password)
@@ -217,81 +226,102 @@ async def main(args: argparse.Namespace) -> int:
         url = running.web_url
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {k.hs.as_token}"}
                                          ) as ashttp, aiohttp.ClientSession() as http:
-            raw = Raw(k, ashttp, run)
-
-            # (1) intake
-            queue = list(range(args.intake))
-            lat: list[float] = []
-
-            async def submitter() -> None:
-                while queue:
-                    i = queue.pop()
-                    dt, _ = await submit(http, url, fields(i, "intake", roster.deputies[i % 4].id))
-                    lat.append(dt)
-            t0 = time.perf_counter()
-            await asyncio.gather(*(submitter() for _ in range(20)))
-            wall = time.perf_counter() - t0
-            results["intake"] = {"n": args.intake, "submitters": 20, "p50_ms": pct(lat, 50) * 1e3,
-                                 "p99_ms": pct(lat, 99) * 1e3, "per_s": args.intake / wall}
-            await wait_until(lambda: outbox_idle(k), 600)
+            raw = Raw(k, ashttp, run_id)
+            if "intake" in parts:
+                results["intake"] = await intake(args, k, url, [d.id for d in roster.deputies])
+                await wait_until(lambda: outbox_idle(k), 600)
 
             # (2) delivery, one at a time, alternating Kabinet and raw
-            watcher = Watcher(client)
-            await watcher.start()
-            kab, rawlat = [], []
-            for i in range(args.delivery):
-                body = f"deliv-{run}-{i}: прошу розглянути."
-                t0 = time.perf_counter()
-                await submit(http, url, {**fields(i, "deliv", deputy.id), "text": body})
-                kab.append(await watcher.wait(body) - t0)
-                body = f"rawdeliv-{run}-{i}"
-                t0 = time.perf_counter()
-                await raw.appeal(10_000 + i, deputy_mxid, space_id, body)
-                rawlat.append(await watcher.wait(body) - t0)
-            await watcher.stop()
-            results["delivery"] = {
-                "n": args.delivery, "kabinet_p50_ms": pct(kab, 50) * 1e3,
-                "kabinet_p99_ms": pct(kab, 99) * 1e3, "raw_p50_ms": pct(rawlat, 50) * 1e3,
-                "raw_p99_ms": pct(rawlat, 99) * 1e3,
-                "ratio_p50": statistics.median(kab) / statistics.median(rawlat)}
+            if "delivery" in parts:
+                watcher = Watcher(client)
+                await watcher.start()
+                kab, rawlat = [], []
+                for i in range(args.delivery):
+                    body = f"deliv-{run_id}-{i}: прошу розглянути."
+                    t0 = time.perf_counter()
+                    await submit(http, url, {**fields(i, "deliv", deputy.id), "text": body})
+                    kab.append(await watcher.wait(body) - t0)
+                    body = f"rawdeliv-{run_id}-{i}"
+                    t0 = time.perf_counter()
+                    await raw.appeal(10_000 + i, deputy_mxid, space_id, body)
+                    rawlat.append(await watcher.wait(body) - t0)
+                await watcher.stop()
+                results["delivery"] = {
+                    "n": args.delivery, "kabinet_p50_ms": pct(kab, 50) * 1e3,
+                    "kabinet_p99_ms": pct(kab, 99) * 1e3, "raw_p50_ms": pct(rawlat, 50) * 1e3,
+                    "raw_p99_ms": pct(rawlat, 99) * 1e3,
+                    "ratio_p50": statistics.median(kab) / statistics.median(rawlat)}
 
-            # (3) burst
-            n = args.burst
-            t0 = time.perf_counter()
-            sem = asyncio.Semaphore(20)
-
-            async def one(i: int) -> str:
-                async with sem:
-                    return (await submit(http, url, fields(i, f"burst{run}",
-                                                           roster.deputies[i % 4].id)))[1]["number"]
-            numbers = await asyncio.gather(*(one(i) for i in range(n)))
-            t_intake = time.perf_counter() - t0
-            await wait_until(lambda: delivered(k, numbers), 3600)
-            t_kab = time.perf_counter() - t0
-            good, bad = await exactly_once(k, numbers)
-            sem_raw = asyncio.Semaphore(args.concurrency)
-            deputies = [d.mxid(settings.homeserver.server_name) for d in roster.deputies]
-            spaces = [(await registry.room_map(k.store))[registry.cabinet_space(d.id)]
-                      for d in roster.deputies]
-
-            async def raw_one(i: int) -> None:
-                async with sem_raw:
-                    await raw.appeal(20_000 + i, deputies[i % 4], spaces[i % 4], f"rawburst-{i}")
-            t0 = time.perf_counter()
-            await asyncio.gather(*(raw_one(i) for i in range(n)))
-            t_raw = time.perf_counter() - t0
-            results["burst"] = {"n": n, "intake_s": t_intake, "kabinet_total_s": t_kab,
-                                "raw_total_s": t_raw, "ratio": t_kab / t_raw,
-                                "exactly_once": good, "problems": bad}
+            if "burst" in parts:
+                results["burst"] = await burst(args, k, http, raw, url, run_id)
     finally:
         await client.close()
         await running.stop()
+    results["load_end"] = os.getloadavg()[0]
     report(results)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"appeals-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    label = f"-{args.label}" if args.label else ""
+    out = RESULTS / f"appeals-{time.strftime('%Y%m%d-%H%M%S')}-{args.db}{label}.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"written to {out}")
-    return 0 if results["burst"]["problems"] == 0 else 1
+    return 0 if results.get("burst", {}).get("problems", 0) == 0 else 1
+
+
+async def intake(args: argparse.Namespace, k: Kabinet, url: str, deputies: list[str]
+                 ) -> dict[str, Any]:
+    """(1): the web intake and the bare handler from the load process; the store alone."""
+    load = ["--n", str(args.intake), "--submitters", str(args.submitters),
+            "--deputies", ",".join(deputies), "--warmup", str(2 * args.submitters)]
+    site = k.feature(Appeals).web
+    assert site is not None  # the web site is up
+    batches = site.intake.batches  # committed transactions by size
+    before = Counter(batches)
+    r: dict[str, Any] = {"load": os.getloadavg()[0],
+                         "web": await in_process([url, *load, "--tag", "intake"])}
+    sizes = Counter(batches) - before
+    r["web"]["transactions"] = sum(sizes.values())
+    r["web"]["mean_batch"] = sum(n * c for n, c in sizes.items()) / max(sum(sizes.values()), 1)
+    await wait_until(lambda: outbox_idle(k), 600)
+    port = free_port()
+    bare = await bare_app(port)
+    try:
+        r["raw"] = await in_process([f"http://127.0.0.1:{port}", *load])
+    finally:
+        await bare.cleanup()
+    r["store"] = await store_level(args.db, deputies, args.intake, args.submitters)
+    return r
+
+
+async def burst(args: argparse.Namespace, k: Kabinet, http: aiohttp.ClientSession, raw: Raw,
+                url: str, run_id: str) -> dict[str, Any]:
+    """(3): N appeals at once until all are delivered, against the raw calls for N."""
+    n = args.burst
+    settings, roster = k.settings, k.roster
+    t0 = time.perf_counter()
+    sem = asyncio.Semaphore(20)
+
+    async def one(i: int) -> str:
+        async with sem:
+            return (await submit(http, url, fields(i, f"burst{run_id}",
+                                                   roster.deputies[i % 4].id)))[1]["number"]
+    numbers = await asyncio.gather(*(one(i) for i in range(n)))
+    t_intake = time.perf_counter() - t0
+    await wait_until(lambda: delivered(k, numbers), 3600)
+    t_kab = time.perf_counter() - t0
+    good, bad = await exactly_once(k, numbers)
+    sem_raw = asyncio.Semaphore(args.concurrency)
+    deputies = [d.mxid(settings.homeserver.server_name) for d in roster.deputies]
+    spaces = [(await registry.room_map(k.store))[registry.cabinet_space(d.id)]
+              for d in roster.deputies]
+
+    async def raw_one(i: int) -> None:
+        async with sem_raw:
+            await raw.appeal(20_000 + i, deputies[i % 4], spaces[i % 4], f"rawburst-{i}")
+    t0 = time.perf_counter()
+    await asyncio.gather(*(raw_one(i) for i in range(n)))
+    t_raw = time.perf_counter() - t0
+    return {"n": n, "intake_s": t_intake, "kabinet_total_s": t_kab, "raw_total_s": t_raw,
+            "ratio": t_kab / t_raw, "exactly_once": good, "problems": bad}
 
 
 async def outbox_idle(k: Kabinet) -> bool:
@@ -311,21 +341,39 @@ async def wait_until(check: Any, limit: float) -> None:
 
 
 def report(r: dict[str, Any]) -> None:
-    i, d, b = r["intake"], r["delivery"], r["burst"]
-    print("\nAppeals benchmark (same Synapse, same run)")
-    print(f"(1) intake  n={i['n']} at {i['submitters']} concurrent: p50 {i['p50_ms']:.1f} ms, "
-          f"p99 {i['p99_ms']:.1f} ms, {i['per_s']:.0f} appeals/s   (goal p99 <= 50 ms)")
-    print(f"(2) delivery n={d['n']}: Kabinet p50 {d['kabinet_p50_ms']:.0f} ms p99 "
-          f"{d['kabinet_p99_ms']:.0f} ms; raw p50 {d['raw_p50_ms']:.0f} ms p99 "
-          f"{d['raw_p99_ms']:.0f} ms; ratio {d['ratio_p50']:.2f}   (goal <= 1.5)")
-    print(f"(3) burst n={b['n']}: intake {b['intake_s']:.1f} s, all delivered in "
-          f"{b['kabinet_total_s']:.1f} s; raw {b['raw_total_s']:.1f} s; ratio {b['ratio']:.2f}; "
-          f"exactly once: {b['exactly_once']}/{b['n']} ({b['problems']} problems)")
+    print(f"\nAppeals benchmark on {r['db']} (same Synapse, same run) {r['label']}")
+    if "intake" in r:
+        w, raw, st = r["intake"]["web"], r["intake"]["raw"], r["intake"]["store"]
+        print(f"(1) intake n={w['n']} at {w['submitters']} concurrent submitters: "
+              f"{w['transactions']} transactions, {w['mean_batch']:.1f} appeals each; load "
+              f"average {r['intake']['load']:.2f}   (goal p99 <= 50 ms)")
+        rows = [("web intake (POST /api/v1/appeals)", w), ("raw: bare aiohttp POST", raw),
+                *((f"store: {name}", m) for name, m in st.items())]
+        print(f"    {'':<44} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8}")
+        for name, m in rows:
+            bad = f"  errors {m['errors']}" if m.get("errors") else ""
+            print(f"    {name:<44} {m['per_s']:>7.0f} {m['p50_ms']:>8.1f} {m['p99_ms']:>8.1f}{bad}")
+    if "delivery" in r:
+        d = r["delivery"]
+        print(f"(2) delivery n={d['n']}: Kabinet p50 {d['kabinet_p50_ms']:.0f} ms p99 "
+              f"{d['kabinet_p99_ms']:.0f} ms; raw p50 {d['raw_p50_ms']:.0f} ms p99 "
+              f"{d['raw_p99_ms']:.0f} ms; ratio {d['ratio_p50']:.2f}   (goal <= 1.5)")
+    if "burst" in r:
+        b = r["burst"]
+        print(f"(3) burst n={b['n']}: intake {b['intake_s']:.1f} s, all delivered in "
+              f"{b['kabinet_total_s']:.1f} s; raw {b['raw_total_s']:.1f} s; ratio "
+              f"{b['ratio']:.2f}; exactly once: {b['exactly_once']}/{b['n']} "
+              f"({b['problems']} problems)")
+    print(f"load average {r['load_start']:.2f} -> {r['load_end']:.2f} ({r['cpus']} CPUs)")
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--parts", default="intake,delivery,burst")
+    p.add_argument("--label", default="", help="a tag for the JSON (e.g. before, after)")
     p.add_argument("--intake", type=int, default=400)
+    p.add_argument("--submitters", type=int, default=20)
     p.add_argument("--delivery", type=int, default=20)
     p.add_argument("--burst", type=int, default=1000)
     p.add_argument("--concurrency", type=int, default=8)

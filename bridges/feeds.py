@@ -24,6 +24,7 @@ import feedparser
 from pydantic import ValidationError
 
 from council import feeds
+from council.language import _, size
 from council.store import Store
 from council.worker import Worker
 
@@ -58,13 +59,13 @@ class FeedFailure(Exception):
 async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     """The body, refused as soon as it passes `limit` bytes (a declared length is checked first)."""
     if resp.content_length is not None and resp.content_length > limit:
-        raise FeedFailure(f"response too large ({resp.content_length} bytes)")
+        raise FeedFailure(_("the response is too large ({size})", size=size(resp.content_length)))
     chunks: list[bytes] = []
-    size = 0
+    got = 0
     async for chunk in resp.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise FeedFailure(f"response too large (over {limit} bytes)")
+        got += len(chunk)
+        if got > limit:
+            raise FeedFailure(_("the response is too large (over {size})", size=size(limit)))
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -85,8 +86,10 @@ def parse(body: bytes) -> list[feeds.FeedItem]:
     CPU-bound: run it in a thread."""
     doc = feedparser.parse(body, sanitize_html=True, resolve_relative_uris=False)
     if not doc.get("version") and not doc.entries:
-        reason = type(doc.get("bozo_exception")).__name__ if doc.get("bozo") else "no feed"
-        raise FeedFailure(f"not an RSS or Atom feed ({reason})")
+        if doc.get("bozo"):  # the parser's exception names what it stumbled on
+            raise FeedFailure(_("not an RSS or Atom feed ({reason})",
+                                reason=type(doc.get("bozo_exception")).__name__))
+        raise FeedFailure(_("not an RSS or Atom feed"))
     items: list[feeds.FeedItem] = []
     for entry in doc.entries[:feeds.MAX_ENTRIES]:
         try:
@@ -130,7 +133,7 @@ class FeedPoller(Worker):
                 *(self._poll(http, gate, cfg, policy, *feed) for feed in ready),
                 return_exceptions=True)
         posted = 0
-        for (name, *_), result in zip(ready, results, strict=True):
+        for (name, *_rest), result in zip(ready, results, strict=True):
             if isinstance(result, BaseException):
                 # A store error for one feed: its state is unchanged, so it is tried next round.
                 log.warning("feed %r: outcome not stored (%s)", name, type(result).__name__)

@@ -17,10 +17,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.models import FailedEvent, HandledEvent, utcnow
-from council.store import Store, affected
+from council.store import Store, affected, dialect
 from council.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -34,13 +36,16 @@ async def claim_event(session: AsyncSession, event_id: str, room_id: str, event_
     """Record the event in this unit of work; False if it was handled before.
 
     The caller's side effects (outbox rows) commit in the same transaction, so an
-    event is either handled with its effects or not at all.
+    event is either handled with its effects or not at all. Two processes handed the same
+    event at once (docs/scaling-out.md): the second insert waits for the first's transaction,
+    and claims nothing if it committed (no unique violation, no failure recorded).
     """
-    if await session.scalar(select(HandledEvent.event_id).where(HandledEvent.event_id == event_id)):
-        return False
-    session.add(HandledEvent(event_id=event_id, room_id=room_id, event_type=event_type))
-    await session.flush()
-    return True
+    insert = pg_insert if dialect(session) == "postgresql" else sqlite_insert
+    claimed = await session.scalar(
+        insert(HandledEvent).values(event_id=event_id, room_id=room_id, event_type=event_type,
+                                    handled_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["event_id"]).returning(HandledEvent.event_id))
+    return claimed is not None
 
 
 @dataclass(frozen=True)

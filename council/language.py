@@ -55,16 +55,21 @@ def _compiled(po: Path, language: str) -> Translations:
     return Translations(fp=buf)
 
 
+def merged(files: list[Path], language: str) -> NullTranslations:
+    """The `.po` files compiled at start and merged, in order (the web's catalogs load the same
+    way, from web/locale)."""
+    if not files:
+        return NullTranslations()
+    first = _compiled(files[0], language)
+    for po in files[1:]:
+        first.merge(_compiled(po, language))
+    return first
+
+
 @cache
 def catalog(language: str) -> NullTranslations:
     """The merged catalogs of one language (English has none: its msgids are the text)."""
-    files = sorted((LOCALE_DIR / language / "LC_MESSAGES").glob("*.po"))
-    if not files:
-        return NullTranslations()
-    merged = _compiled(files[0], language)
-    for po in files[1:]:
-        merged.merge(_compiled(po, language))
-    return merged
+    return merged(sorted((LOCALE_DIR / language / "LC_MESSAGES").glob("*.po")), language)
 
 
 def translate(language: str, msgid: str, **params: Any) -> str:
@@ -129,16 +134,19 @@ class Refusal(ValueError):
         return self.text()
 
 
+# The units' msgids: bytes, then each step of 1024 (as file managers count).
+UNITS = ("{size} B", "{size} KB", "{size} MB", "{size} GB")
+
+
 def size(nbytes: int, language: str | None = None) -> str:
-    """A file size in the language's units and number format: "1,2 МБ", "340 КБ", "1.2 MB"."""
+    """A file size in the language's units and number format, in the largest unit that keeps the
+    number at least 1: "830 Б", "12,3 КБ", "1,2 МБ" ("1.2 MB"). The web's pages use it too."""
     language = language or _current[0]
-    kb = nbytes / 1024
-    if kb < 1024:
-        value, unit = max(kb, 0.1), "{size} KB"
-    else:
-        value, unit = kb / 1024, "{size} MB"
-    number = format_decimal(round(value, 1), format="#,##0.#", locale=language)
-    return translate(language, unit, size=number)
+    value, unit = float(nbytes), 0
+    while value >= 1024 and unit < len(UNITS) - 1:
+        value, unit = value / 1024, unit + 1
+    number = format_decimal(value, format="#,##0.#" if unit else "#,##0", locale=language)
+    return translate(language, UNITS[unit], size=number)
 
 
 def day(value: date) -> str:

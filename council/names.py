@@ -9,8 +9,8 @@ or carry line breaks and invisible characters. So:
   invisible format characters, surrogates and private-use characters, turns any run of
   whitespace (line breaks too) into one space and normalizes to NFC. Intake stores the name
   cleaned; a name that is empty once cleaned is no name (refused as anonymous).
-- `citizen_display_name` puts `CITIZEN` in front, so a ghost is visibly a citizen whatever its
-  name says, and caps the length.
+- `citizen_display_name` puts the citizen's marker in front ("Громадянин: …", in the council's
+  language), so a ghost is visibly a citizen whatever its name says, and caps the length.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-CITIZEN = "Громадянин: "
+from council.language import _
+
 DISPLAY_NAME_MAX = 120  # characters of the citizen's name shown after the marker
 
 # Invisible characters that Unicode does not class as format (Cf) characters: Hangul fillers,
@@ -54,4 +55,9 @@ def citizen_display_name(name: str) -> str:
     cleaned = clean_name(name)
     if len(cleaned) > DISPLAY_NAME_MAX:
         cleaned = cleaned[:DISPLAY_NAME_MAX - 1].rstrip() + "…"
-    return (CITIZEN + cleaned).strip()
+    return _("Citizen: {name}", name=cleaned).strip()
+
+
+def citizen_marker() -> str:
+    """What every citizen's display name starts with ("Громадянин: ")."""
+    return _("Citizen: {name}", name="")

@@ -177,7 +177,8 @@ class CouncilInfo(_Strict):
         None, ge=1, le=1000, description="Total composition (for the quorum); default: deputies listed"
     )
     secretary: RosterId | None = Field(None, description="The council's secretary: a deputy id")
-    convocation: str | None = Field(None, max_length=64, description="E.g. 'VIII скликання'")
+    convocation: str | None = Field(None, max_length=64, description="As the council writes it "
+                                    "(the example roster shows one)")
 
 
 class Roster(_Strict):

@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.sql.compiler import SQLCompiler
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Several Kabinet processes on one PostgreSQL database (docs/scaling-out.md) may start at once:
+# each migrates under this transaction-scoped advisory lock, so the second finds the first's work.
+MIGRATION_LOCK = 0x4B61_6269_6E65_7402  # "Kabinet" 0x02
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -115,6 +118,8 @@ class Store:
             command.upgrade(cfg, "head")
 
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:  # processes starting together migrate one after the other
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             await conn.run_sync(upgrade)
 
     async def ping(self) -> bool:

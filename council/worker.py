@@ -32,6 +32,12 @@ class Worker:
     def poke(self) -> None:
         self._wake.set()
 
+    async def poked(self) -> None:
+        """Until the next poke, and take it: for a process that does not run this worker and
+        passes its pokes on to the one that does (kabinet/leader.py)."""
+        await self._wake.wait()
+        self._wake.clear()
+
     async def round(self) -> bool:
         """Do what is due; True if there was work (then the next round starts at once)."""
         raise NotImplementedError

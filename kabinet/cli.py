@@ -15,13 +15,14 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from council.roster import Roster, RosterError, load_roster
-from kabinet import control
+from kabinet import backup, control, mailcatcher, region_cli, registration, restore
 from kabinet.config import ConfigError, Settings, load_settings
 from kabinet.control import ControlError
 from kabinet.core import Core
 from kabinet.features import Feature, default_features
 from kabinet.launcher import HomeserverError
 from kabinet.lock import DataDirInUse, Holder, holder
+from kabinet.progress import RosterProgress
 from kabinet.secrets import PRIVATE_UMASK, ensure_secrets
 from kabinet.wiring import Kabinet, settle_heap, start, stop_signals
 
@@ -41,7 +42,15 @@ def parser(features: list[Feature]) -> argparse.ArgumentParser:
     up.add_argument("--roster", type=Path, help="roster file (default config/council.example.yaml)")
     up.add_argument("--web-port", type=int)
     up.add_argument("--homeserver-port", type=int)
+    up.add_argument("--public-host", metavar="HOST",
+                    help="this machine's address on the network (e.g. 192.168.1.20): the site and "
+                    "the embedded homeserver listen on every interface, their URLs use HOST")
     up.add_argument("--homeserver-url", help="use this external homeserver; start no Synapse")
+    up.add_argument("--database-url", help="Kabinet's store, e.g. postgresql://kabinet@127.0.0.1/"
+                    "kabinet (default: SQLite in the data dir)")
+    up.add_argument("--synapse-workers", action="store_true", default=None,
+                    help="the embedded Synapse with workers on PostgreSQL (--database-url's "
+                    "server) and Redis (docs/synapse-workers.md)")
     up.add_argument("--registration", type=Path, help="appservice registration (external)")
     up.add_argument("--demo", action="store_true",
                     help="also load the demo council's sittings, drafts and appeals (idempotent)")
@@ -53,6 +62,20 @@ def parser(features: list[Feature]) -> argparse.ArgumentParser:
     _common(apply)
     check = rsub.add_parser("check", help="validate a roster; change nothing")
     check.add_argument("file", type=Path)
+    serve = sub.add_parser("serve", help="one more process for a council on PostgreSQL and an "
+                           "external homeserver, beside `kabinet up` or other `serve`s on the same "
+                           "data dir: web site and appservice endpoint; background work while it "
+                           "leads (docs/scaling-out.md)")
+    _common(serve)
+    serve.add_argument("--roster", type=Path, help="roster file (the same as the others')")
+    serve.add_argument("--web-port", type=int, help="this process's own port")
+    serve.add_argument("--homeserver-url", help="the external homeserver")
+    serve.add_argument("--registration", type=Path, help="its appservice registration")
+    serve.add_argument("--database-url", help="the council's PostgreSQL store, postgresql://…")
+    backup.add_command(sub, _common)  # these two, like a feature's, set run=
+    restore.add_command(sub, _common)
+    registration.add_command(sub, _common)  # an external homeserver's registration
+    region_cli.add_command(sub)  # many councils on one homeserver (docs/region.md)
     for feature in features:
         feature.cli(sub, _common)  # each command sets run=<async (core, args) -> exit code>
     return root
@@ -66,6 +89,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "homeserver.port": getattr(args, "homeserver_port", None),
         "homeserver.url": getattr(args, "homeserver_url", None),
         "homeserver.registration": getattr(args, "registration", None),
+        "public_host": getattr(args, "public_host", None),
+        "database_url": getattr(args, "database_url", None),
+        "homeserver.workers.enabled": getattr(args, "synapse_workers", None),
     }
     if overrides["homeserver.url"]:
         overrides["homeserver.embedded"] = False
@@ -100,8 +126,19 @@ def banner(kabinet: Kabinet, report_summary: str, demo: bool = False) -> str:
     if s.mail.host is None:
         lines.append("  ⚠ No mail server (`mail:` in the config): e-mails to citizens are queued, "
                      "not sent, until one is set.")
+    lines.extend(mailcatcher.banner_lines(s))  # `--demo` without a mail server: where mail goes
     lines.append("  Ctrl-C stops everything; running again reuses the data.")
     return "\n".join(lines)
+
+
+def serving(settings: Settings) -> Settings:
+    """`kabinet serve` shares the council with other processes: only over PostgreSQL (SQLite is
+    one process's) and an external homeserver (an embedded one belongs to `kabinet up`)."""
+    if settings.homeserver.embedded or not settings.db_url.startswith("postgresql"):
+        raise ConfigError("kabinet serve runs beside other processes of the council: it needs "
+                          "--database-url postgresql://… and an external homeserver "
+                          "(--homeserver-url, --registration); see docs/scaling-out.md")
+    return settings
 
 
 def with_demo_staff_token(settings: Settings, demo: bool) -> Settings:
@@ -114,16 +151,18 @@ def with_demo_staff_token(settings: Settings, demo: bool) -> Settings:
     return settings.model_copy(update={"staff_api_token": SecretStr(token)})
 
 
-async def cmd_up(settings: Settings, roster: Roster, demo: bool, features: list[Feature]) -> int:
+async def cmd_up(settings: Settings, roster: Roster, demo: bool, features: list[Feature],
+                 *, serve: bool = False) -> int:
     # One Kabinet per data dir: refused before anything is built (the lock taken at the start
-    # is what guarantees it; this only says so sooner).
-    if (other := await asyncio.to_thread(holder, settings.data_dir)) is not None:
+    # is what guarantees it; this only says so sooner). `serve` is one of several: no lock.
+    if not serve and (other := await asyncio.to_thread(holder, settings.data_dir)) is not None:
         raise DataDirInUse(settings.data_dir, other)
-    kabinet = Kabinet(settings, roster, features)
+    kabinet = Kabinet(settings, roster, features, lock_data_dir=not serve)
     stop = stop_signals()  # before anything starts: Ctrl-C at any moment stops in order
-    starting = asyncio.ensure_future(start(kabinet, demo=demo))
-    stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    with RosterProgress() as progress:  # the roster's accounts and rooms, done out of all
+        starting = asyncio.ensure_future(start(kabinet, demo=demo, progress=progress))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
     if not starting.done():
         print("Stopping before the start finished…", flush=True)
         starting.cancel()  # start() cleans up what it had started
@@ -132,14 +171,29 @@ async def cmd_up(settings: Settings, roster: Roster, demo: bool, features: list[
         return 0
     stopped.cancel()
     running = starting.result()
-    print(banner(kabinet, running.report.summary(), demo), flush=True)
-    settle_heap()
     try:
-        await stop.wait()
+        if await _ready(kabinet, stop):  # the banner says it runs once /readyz says so
+            print(banner(kabinet, running.roster_summary, demo), flush=True)
+            settle_heap()
+            await stop.wait()
     finally:
         print("Stopping…", flush=True)
         await running.stop()
     return 0
+
+
+async def _ready(kabinet: Kabinet, stop: asyncio.Event) -> bool:
+    """Wait for what the start still waits for (with --demo: the demo's rooms); False if
+    stopped meanwhile."""
+    readiness = kabinet.readiness
+    if not readiness.ready:
+        print(f"waiting for: {', '.join(readiness.waiting_for)}…", file=sys.stderr, flush=True)
+    ready = asyncio.ensure_future(readiness.wait())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
+    stopped.cancel()
+    return not stop.is_set()
 
 
 async def _running_installation(data_dir: Path, wait: float) -> Holder | None:
@@ -188,7 +242,8 @@ async def cmd_apply(settings: Settings, roster: Roster, roster_file: Path) -> in
     async with asynccontextmanager(ctl.lock_ctx)(), \
             asynccontextmanager(kabinet.store_ctx)(), \
             asynccontextmanager(kabinet.homeserver_ctx)():
-        report = await kabinet.apply_roster()
+        with RosterProgress() as progress:
+            report = await kabinet.apply_roster(progress=progress)
     return print_report(report.changes, report.problems, report.summary())
 
 
@@ -211,6 +266,8 @@ def main(argv: list[str] | None = None, features: list[Feature] | None = None) -
     args = parser(features).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "region":  # its own files: no Kabinet configuration
+            return region_cli.run(args)
         if args.command == "roster" and args.roster_command == "check":
             roster = load_roster(args.file)
             print(f"{args.file}: valid — {len(roster.deputies)} deputies, "
@@ -220,8 +277,11 @@ def main(argv: list[str] | None = None, features: list[Feature] | None = None) -
         quiet_logs(settings.log_level)
         roster_path = args.file if args.command == "roster" else settings.roster
         roster = load_roster(roster_path)
+        if args.command == "serve":
+            return asyncio.run(cmd_up(serving(settings), roster, False, features, serve=True))
         if args.command == "up":
             settings = with_demo_staff_token(settings, args.demo)
+            settings = mailcatcher.for_demo(settings, args.demo)  # no mail server: catch it
             return asyncio.run(cmd_up(settings, roster, args.demo, features))
         if args.command == "roster":
             return asyncio.run(cmd_apply(settings, roster, args.file))

@@ -6,6 +6,8 @@ secrets that still hold the example's placeholder are refused.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +20,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -28,8 +31,37 @@ class ConfigError(ValueError):
     pass
 
 
+def real_secret(value: SecretStr | None) -> SecretStr | None:
+    """A configured token must not be the example's placeholder, nor short."""
+    if value is not None and (value.get_secret_value().strip() in PLACEHOLDERS
+                              or len(value.get_secret_value()) < 16):
+        raise ValueError("is a placeholder or shorter than 16 characters; set a real secret")
+    return value
+
+
+# `public_host`: listen on every interface; Kabinet reaches its own listeners over loopback.
+LOOPBACK_OF = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}
+LOOPBACKS = ("127.0.0.1", "localhost", "::1")
+HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}"
+                       r"[A-Za-z0-9])?)*")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class SynapseWorkersConfig(_Section):
+    """The embedded Synapse as main process + workers on PostgreSQL and Redis
+    (docs/synapse-workers.md)."""
+
+    enabled: bool = Field(False, description="Main process + event persister, appservice sender "
+                          "and background worker; needs a PostgreSQL database_url and Redis")
+    redis_host: str = "127.0.0.1"
+    redis_port: int = Field(6379, ge=1, le=65535)
+    database: str | None = Field(None, description="Synapse's database on database_url's "
+                                 "PostgreSQL server; default <Kabinet's database>_synapse")
+    ports_from: int | None = Field(None, ge=1, le=65535 - 7, description="First of 8 loopback "
+                                   "ports (replication, health, metrics); default port + 1000")
 
 
 class HomeserverConfig(_Section):
@@ -45,10 +77,13 @@ class HomeserverConfig(_Section):
     max_upload_size: str = "50M"
     room_version: str = "12"
     start_timeout: float = Field(90.0, gt=0)
+    workers: SynapseWorkersConfig = SynapseWorkersConfig()
 
     @property
     def client_url(self) -> str:
-        return (self.url or f"http://{self.bind}:{self.port}").rstrip("/")
+        """How Kabinet itself reaches the homeserver (on all interfaces: over loopback)."""
+        host = LOOPBACK_OF.get(self.bind, self.bind)
+        return (self.url or f"http://{host}:{self.port}").rstrip("/")
 
     @property
     def public_client_url(self) -> str:
@@ -77,6 +112,14 @@ class WebConfig(_Section):
     widget_frame_ancestors: list[str] = Field(
         default_factory=lambda: ["*", "vector:"], description="Who may frame the sitting "
         "widget's pages (CSP frame-ancestors sources): any web origin and Element Desktop")
+    metrics_token: SecretStr | None = Field(None, description="Bearer token that /metrics "
+                                            "requires from every scraper; unset: /metrics answers "
+                                            "only direct requests from this machine (loopback)")
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _real_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return real_secret(value)
 
     @property
     def base_url(self) -> str:
@@ -169,6 +212,10 @@ class Settings(BaseSettings):
     language: Literal["uk", "en"] = Field("uk", description="The council's language: what the "
                                           "bot writes into Matrix and into citizens' e-mails")
     staff_api_token: SecretStr | None = None
+    public_host: str | None = Field(None, description="A name or address of this machine that "
+                                    "other devices reach (e.g. 192.168.1.20): the web site and "
+                                    "the embedded homeserver then listen on every interface and "
+                                    "their public URLs use it (an explicit public_url wins)")
     homeserver: HomeserverConfig = HomeserverConfig()
     appservice: AppserviceConfig = AppserviceConfig()
     web: WebConfig = WebConfig()
@@ -180,10 +227,58 @@ class Settings(BaseSettings):
     @field_validator("staff_api_token")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and (value.get_secret_value().strip() in PLACEHOLDERS
-                                  or len(value.get_secret_value()) < 16):
-            raise ValueError("is a placeholder or shorter than 16 characters; set a real secret")
+        return real_secret(value)
+
+    @field_validator("public_host")
+    @classmethod
+    def _plain_host(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bare = value.strip().removeprefix("[").removesuffix("]")
+        try:
+            return str(ipaddress.ip_address(bare))
+        except ValueError:
+            pass
+        if not HOST_NAME.fullmatch(bare) or len(bare) > 253:
+            raise ValueError("a host name or an IP address, without a scheme, port or path")
+        return bare
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        """`postgresql://…` (as libpq and Synapse spell it) means asyncpg for Kabinet's store."""
+        if value is not None and value.startswith(("postgresql://", "postgres://")):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
         return value
+
+    @model_validator(mode="after")
+    def _workers_on_postgresql(self) -> Settings:
+        if self.homeserver.workers.enabled and not (
+                self.homeserver.embedded and self.db_url.startswith("postgresql")):
+            raise ValueError("homeserver.workers (--synapse-workers) runs the embedded Synapse on "
+                             "PostgreSQL: set database_url to postgresql://… (and no external "
+                             "homeserver)")
+        return self
+
+    @model_validator(mode="after")
+    def _reachable_at_public_host(self) -> Settings:
+        """`public_host`: the web site and the embedded homeserver listen on every interface
+        (unless bound to a non-loopback address already), and the URLs given to browsers and
+        Matrix clients (web.public_url, homeserver.public_url) name the host, unless set."""
+        if self.public_host is None:
+            return self
+        v6 = ":" in self.public_host
+        host, everywhere = (f"[{self.public_host}]", "::") if v6 else (self.public_host, "0.0.0.0")
+        web: dict[str, Any] = {"host": everywhere} if self.web.host in LOOPBACKS else {}
+        if self.web.public_url is None:
+            web["public_url"] = f"http://{host}:{self.web.port}"
+        self.web = self.web.model_copy(update=web)
+        if self.homeserver.embedded:
+            hs: dict[str, Any] = {"bind": everywhere} if self.homeserver.bind in LOOPBACKS else {}
+            if self.homeserver.public_url is None:
+                hs["public_url"] = f"http://{host}:{self.homeserver.port}"
+            self.homeserver = self.homeserver.model_copy(update=hs)
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -228,5 +323,6 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         where = path or "configuration"
-        lines = [f"  - {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        lines = [f"  - {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                 for e in exc.errors()]
         raise ConfigError(f"{where}: invalid configuration:\n" + "\n".join(lines)) from None

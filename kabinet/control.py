@@ -166,7 +166,7 @@ def install(kabinet: Installation) -> Control:
         app.cleanup_ctx.insert(0, control.lock_ctx)
 
     kabinet.web_setups.append(web_setup)
-    kabinet.workers.append(control.serve)
+    kabinet.process_workers.append(control.serve)  # in every process, leading or not
     synapse = kabinet.synapse
     if synapse is not None:
         def resumed() -> None:  # the homeserver is back: work that waited for it goes on now
@@ -178,7 +178,7 @@ def install(kabinet: Installation) -> Control:
         async def supervise_homeserver() -> None:
             await synapse.supervise(on_restart=resumed)
 
-        kabinet.workers.append(supervise_homeserver)
+        kabinet.process_workers.append(supervise_homeserver)
     return control
 
 

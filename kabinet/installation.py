@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import aiohttp
 from aiohttp import web
@@ -15,11 +16,12 @@ from mautrix.types import EventType, Obj, RoomID
 from appservice.commands import Commands
 from appservice.delivery import Delivery
 from appservice.homeserver import Homeserver
-from appservice.roster.reconcile import Reconciler, Report
+from appservice.roster.reconcile import OnProgress, Reconciler, Report
 from appservice.transactions import FailedEventRetries, TransactionServer
 from council import inbox
 from council import rooms as room_registry
 from council.roster import Roster
+from council.worker import Worker
 from kabinet.core import Core
 from kabinet.launcher import (
     EmbeddedSynapse,
@@ -28,8 +30,12 @@ from kabinet.launcher import (
     prepare_embedded,
     register_user,
 )
+from kabinet.leader import Leadership
+from kabinet.metrics import PrometheusMetrics
+from kabinet.readiness import start_steps
 from kabinet.secrets import Registration, ensure_secrets
 from web import health
+from web import metrics as web_metrics
 from web.app import SiteInfo, create_app
 
 log = logging.getLogger(__name__)
@@ -47,11 +53,22 @@ class Installation(Core):
     transactions: TransactionServer = field(init=False)
     _admin_http: aiohttp.ClientSession = field(init=False)
     commands: Commands = field(init=False)
-    # What features add: long-running loops started after the roster is applied; demo data
-    # loaders run by `kabinet up --demo` (each must be idempotent: `make run` runs them again);
-    # web routes; what to wake when a restarted homeserver answers again, and after a roster
-    # is applied.
+    metrics: PrometheusMetrics = field(init=False)  # /metrics, a registry of its own (docs/metrics.md)
+    # What /readyz and `kabinet up` wait for (kabinet/readiness.py): the roster, the demo.
+    readiness: health.Readiness = field(init=False, default_factory=start_steps)
+    # Who does the background work when several processes share a PostgreSQL store
+    # (kabinet/leader.py); on SQLite this process, always.
+    leadership: Leadership = field(init=False)
+    # What features add: long-running loops started after the roster is applied (`workers`: the
+    # council's background work, run by the leading process only; `process_workers`: what each
+    # process runs for itself, its control endpoint and its homeserver's supervisor); what a
+    # poke passed on from another process does here, where a poke alone says too little
+    # (default: the worker's poke); demo data loaders run by `kabinet up --demo` (each must be
+    # idempotent: `make run` runs them again); web routes; what to wake when a restarted
+    # homeserver answers again, and after a roster is applied.
     workers: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
+    process_workers: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
+    poked_elsewhere: dict[Worker, Callable[[], None]] = field(init=False, default_factory=dict)
     demo_seeders: list[Callable[[], Awaitable[None]]] = field(init=False, default_factory=list)
     web_setups: list[Callable[[web.Application], None]] = field(init=False, default_factory=list)
     on_homeserver_back: list[Callable[[], None]] = field(init=False, default_factory=list)
@@ -64,7 +81,7 @@ class Installation(Core):
             self.synapse, self.registration = prepare_embedded(
                 s.data_dir, s.homeserver, as_id=s.appservice.id, as_url=s.appservice_url,
                 bot_localpart=s.appservice.bot_localpart, ghost_prefix=s.appservice.ghost_prefix,
-                alias_prefix=s.appservice.alias_prefix, log_level=s.log_level)
+                alias_prefix=s.appservice.alias_prefix, log_level=s.log_level, store_url=s.db_url)
         else:
             if s.homeserver.registration is None or s.homeserver.url is None:
                 raise HomeserverError("an external homeserver needs both --homeserver-url and "
@@ -74,11 +91,14 @@ class Installation(Core):
                              self.registration.sender_localpart, s.homeserver.server_name,
                              concurrency=s.appservice.concurrency,
                              ghost_prefix=s.appservice.ghost_prefix)
+        self.metrics = PrometheusMetrics(self.store)
+        self.leadership = Leadership(self.store)
         self.delivery = Delivery(self.hs, self.store, self.blobs)
+        self.delivery.on_delivered = partial(self.metrics.delivered, "matrix")
         self.on_homeserver_back.append(self.delivery.poke)
         self.transactions = TransactionServer(
             self.store, self.registration.hs_token, on_handled=self.delivery.poke,
-            own_users=self.hs.is_ours)
+            own_users=self.hs.is_ours, metrics=self.metrics)
         self.commands = Commands(self.hs.bot_mxid, s.appservice.ghost_prefix)
         self.transactions.handlers.append(self.commands)
         self.workers.append(FailedEventRetries(self.transactions).run)
@@ -127,8 +147,9 @@ class Installation(Core):
                                                  Obj(reason="resend stranded transactions"))
         self.synapse.unsent = 0
 
-    async def apply_roster(self, roster: Roster | None = None) -> Report:
-        report = await self.reconciler().apply(roster or self.roster)
+    async def apply_roster(self, roster: Roster | None = None,
+                           progress: OnProgress | None = None) -> Report:
+        report = await self.reconciler().apply(roster or self.roster, progress)
         if roster is not None:
             self.roster = roster
         for hook in self.on_roster_applied:  # what shows the roster (the pinned directory)
@@ -151,8 +172,13 @@ class Installation(Core):
         }
         app = create_app(self.site(), self.roster, checks)
         # Events whose handler failed: waiting for a retry, or parked after the last one.
-        reports: dict[str, health.Report] = {"events": lambda: inbox.failure_counts(self.store)}
+        reports: dict[str, health.Report] = {"events": lambda: inbox.failure_counts(self.store),
+                                             "leader": self.leadership.report}
         app[health.REPORTS] = reports
+        app[health.READINESS] = self.readiness
+        token = self.settings.web.metrics_token  # who may read /metrics (web/metrics.py)
+        web_metrics.setup(app, web_metrics.Deps(self.metrics.registry, self.metrics.refresh,
+                                                token.get_secret_value() if token else None))
         app.cleanup_ctx.append(self.store_ctx)
         app.cleanup_ctx.append(self.homeserver_ctx)
         for setup in self.web_setups:

@@ -16,8 +16,6 @@ import hmac
 import importlib.resources
 import logging
 import os
-import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +27,25 @@ from kabinet.config import HomeserverConfig
 from kabinet.lock import DataDirInUse, DataDirLock, holder
 from kabinet.secrets import (
     DIR_MODE,
-    PRIVATE_UMASK,
     Registration,
     ensure_secrets,
     write_private,
     write_registration,
 )
 from kabinet.stranded import resume_unsent_transactions
+from kabinet.synapse_process import (
+    RESTART_MAX,
+    RESTART_MIN,
+    STABLE_AFTER,
+    HomeserverError,
+    exit_reason,
+    first,
+    keep_output,
+    run_synapse,
+    stop_leftover,
+    terminate,
+)
+from kabinet.synapse_workers import SynapseWorkers
 
 log = logging.getLogger(__name__)
 
@@ -44,26 +54,6 @@ log = logging.getLogger(__name__)
 # a top-level `synapse/` folder: installed, that would be a top-level package named `synapse`,
 # colliding with matrix-synapse's own package, the one we run.
 TEMPLATES = importlib.resources.files("kabinet") / "synapse_templates"
-
-# Restarts of a Synapse that died: 1 s, doubling up to 60 s; back to 1 s once it has stayed up
-# for STABLE_AFTER seconds (a crash loop must not hammer the machine, a rare crash must not wait).
-RESTART_MIN = 1.0
-RESTART_MAX = 60.0
-STABLE_AFTER = 60.0
-
-
-class HomeserverError(RuntimeError):
-    """The homeserver could not be started or reached; the message says why, for people."""
-
-
-def exit_reason(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return f"killed by signal {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit code {returncode}"
-
 
 @dataclass
 class EmbeddedSynapse:
@@ -86,6 +76,11 @@ class EmbeddedSynapse:
     _drain: asyncio.Task[None] | None = field(default=None, repr=False)
     # Transactions found stored but unsent at the last start (resume_unsent_transactions).
     unsent: int = 0
+    # The workers topology (kabinet/synapse_workers.py), or None: Synapse alone on SQLite.
+    workers: SynapseWorkers | None = None
+    # Further appservice registrations for Synapse to load: a region's shared homeserver serves
+    # every council's (kabinet/region_up.py), `registration_path` being the first.
+    more_registrations: list[Path] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -113,59 +108,25 @@ class EmbeddedSynapse:
             "x_forwarded": False,
             "federation": self.config.federation,
             "secrets": ensure_secrets(self.data_dir),
-            "registration_path": self.registration_path.resolve(),
+            "registration_paths": [p.resolve() for p in (self.registration_path,
+                                                          *self.more_registrations)],
             "bcrypt_rounds": self.config.bcrypt_rounds,
             "max_upload_size": self.config.max_upload_size,
             "log_level": self.log_level,
+            "topology": self.workers.template_values() if self.workers is not None else None,
         }
         (data_dir / "media_store").mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         write_private(self.config_path, env.get_template("homeserver.yaml.j2").render(values))
         write_private(data_dir / "homeserver.log.yaml", env.get_template("log.yaml.j2").render(values))
+        if self.workers is not None:
+            self.workers.render(env, values)
 
     async def _run_synapse(self, *args: str) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "synapse.app.homeserver", "--config-path", str(self.config_path),
-            *args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us, and we stop Synapse in order
-            umask=PRIVATE_UMASK,  # its database, logs, media and keys: for its owner only
-        )
-
-    async def _keep_output(self, proc: asyncio.subprocess.Process) -> None:
-        """Read Synapse's console output for its whole life (a full pipe would block it), and
-        keep the last lines for the message when it fails to start."""
-        assert proc.stdout is not None
-        self._output.clear()
-        async for line in proc.stdout:
-            self._output.append(line.decode(errors="replace"))
+        return await run_synapse("synapse.app.homeserver", [self.config_path], *args)
 
     @property
     def pid_path(self) -> Path:
         return self.data_dir / "synapse.pid"
-
-    def _leftover_pid(self) -> int | None:
-        """The pid of a Synapse started with our config and still running, if any."""
-        try:
-            pid = int(self.pid_path.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except (OSError, ValueError):
-            return None
-        return pid if str(self.config_path) in cmdline else None
-
-    async def _stop_leftover(self) -> None:
-        """A Synapse of this data dir left running by a Kabinet that was killed: stop it, so
-        that a restart after a crash just works. Called only with the data dir's lock held, so
-        its owner is dead: a live owner would hold the lock."""
-        pid = self._leftover_pid()
-        if pid is None:
-            return
-        log.warning("stopping a Synapse left running by an earlier Kabinet (pid %d)", pid)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
-            if self._leftover_pid() is None:
-                break
-            await asyncio.sleep(0.2)
 
     def _hold_lock(self) -> None:
         if self.lock is not None and self.lock.held:
@@ -191,7 +152,9 @@ class EmbeddedSynapse:
         self._set_state(wanted=True, starting=True)
         try:
             self.render()
-            await self._stop_leftover()
+            await stop_leftover(self.pid_path, self.config_path, "a Synapse")
+            if self.workers is not None:  # theirs too; their loopback ports and Redis free
+                await self.workers.before_main()
             if await ping_homeserver(self.url):
                 raise HomeserverError(
                     f"something already answers at {self.url}: another Kabinet or Synapse is "
@@ -210,9 +173,11 @@ class EmbeddedSynapse:
                             "they are sent again now", resumed)
                 self.unsent = resumed  # the owner nudges the stream once it serves (see there)
             self.process = await self._run_synapse()
-            self._drain = asyncio.create_task(self._keep_output(self.process))
+            self._drain = asyncio.create_task(keep_output(self.process, self._output))
             self.pid_path.write_text(str(self.process.pid))
             await self._wait_ready()
+            if self.workers is not None:  # once the main process answers (docs/synapse-workers.md)
+                self.unsent += await self.workers.start(self.config.start_timeout)
         except BaseException:
             await self.stop()
             raise
@@ -245,22 +210,26 @@ class EmbeddedSynapse:
         self._set_state(wanted=False)
         self.pid_path.unlink(missing_ok=True)
         try:
-            if proc is None or proc.returncode is not None:
-                return
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                await proc.wait()
+            if self.workers is not None:
+                await self.workers.stop()  # the workers first, then the main process
+            if proc is not None:
+                await terminate(proc)
         finally:
             if self._drain is not None and proc is not None and proc.returncode is not None:
                 self._drain.cancel()  # its output is of no use any more
             self._release_own_lock()
 
     async def supervise(self, on_restart: Callable[[], None] = lambda: None) -> None:
+        if self.workers is None:
+            return await self._supervise_main(on_restart)
+
+        def worker_back(unsent: int) -> None:  # a restarted worker: like the main process
+            self.unsent += unsent
+            on_restart()
+
+        await asyncio.gather(self._supervise_main(on_restart), self.workers.supervise(worker_back))
+
+    async def _supervise_main(self, on_restart: Callable[[], None]) -> None:
         """Run for as long as Kabinet runs: a homeserver that exits without stop() having been
         called (killed, out of memory, crashed) is started again, with backoff; each restart is
         logged once with the reason. `on_restart` runs once it answers again (to wake delivery).
@@ -275,7 +244,7 @@ class EmbeddedSynapse:
                 continue
             if proc is not None and proc.returncode is None:
                 started = loop.time()
-                await _first(proc.wait(), self._changed.wait())
+                await first(proc.wait(), self._changed.wait())
                 if proc.returncode is None or self.process is not proc or not self._wanted:
                     continue  # stopped or replaced by its owner: not ours to restart
                 uptime = loop.time() - started
@@ -307,16 +276,6 @@ def _template_source(name: str) -> str | None:
         return None  # jinja2 says which template is missing
 
 
-async def _first(*aws: collections.abc.Awaitable[object]) -> None:
-    """Wait until the first of these completes; cancel the others."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-
-
 async def ping_homeserver(url: str, timeout: float = 2.0) -> bool:
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http, \
@@ -328,16 +287,21 @@ async def ping_homeserver(url: str, timeout: float = 2.0) -> bool:
 
 def prepare_embedded(
     data_dir: Path, hs: HomeserverConfig, *, as_id: str, as_url: str, bot_localpart: str,
-    ghost_prefix: str, alias_prefix: str, log_level: str = "INFO",
+    ghost_prefix: str, alias_prefix: str, log_level: str = "INFO", store_url: str | None = None,
 ) -> tuple[EmbeddedSynapse, Registration]:
-    """Secrets, registration and config for the embedded homeserver (nothing started yet)."""
+    """Secrets, registration and config for the embedded homeserver (nothing started yet).
+    `store_url`: Kabinet's store, whose PostgreSQL server the workers topology shares."""
     reg_path = data_dir / "appservice-registration.yaml"
+    workers = SynapseWorkers(data_dir, hs, store_url or "") if hs.workers.enabled else None
     running = holder(data_dir) if data_dir.exists() else None
     if running is not None and running.pid != os.getpid() and reg_path.exists():
         # A command beside a running Kabinet (`sitting create`, ...): its files are left as
         # they are (rewriting the registration would point its homeserver at our ports on its
         # next start), and start() refuses to start a second homeserver.
-        return EmbeddedSynapse(data_dir, hs, reg_path, log_level), Registration.load(reg_path)
+        return (EmbeddedSynapse(data_dir, hs, reg_path, log_level, workers=workers),
+                Registration.load(reg_path))
+    if workers is not None:
+        workers.ensure_databases()  # before the store is migrated into its own
     data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     tokens = ensure_secrets(data_dir)
     registration = write_registration(
@@ -345,7 +309,7 @@ def prepare_embedded(
         ghost_prefix=ghost_prefix, alias_prefix=alias_prefix, server_name=hs.server_name,
         tokens=tokens,
     )
-    return EmbeddedSynapse(data_dir, hs, reg_path, log_level), registration
+    return EmbeddedSynapse(data_dir, hs, reg_path, log_level, workers=workers), registration
 
 
 async def register_user(

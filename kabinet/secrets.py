@@ -22,6 +22,7 @@ SECRET_NAMES = (
     "session_secret",
     "control_token",  # `kabinet roster apply` -> the running Kabinet's loopback control endpoint
     "demo_staff_token",  # the staff API's token under `kabinet up --demo` when none is configured
+    "worker_replication_secret",  # Synapse's workers <-> main over HTTP (docs/synapse-workers.md)
 )
 
 log = logging.getLogger(__name__)

@@ -1,11 +1,13 @@
 """Before the embedded Synapse starts: make it resend the appservice transactions it stored
-but never sent (its own database, which Kabinet owns in embedded mode)."""
+but never sent (its own database, which Kabinet owns in embedded mode: the SQLite file, or
+its PostgreSQL database in the workers topology, kabinet/synapse_workers.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 
 def resume_unsent_transactions(database: Path) -> int:
@@ -19,13 +21,21 @@ def resume_unsent_transactions(database: Path) -> int:
     if not database.exists():
         return 0
     with contextlib.closing(sqlite3.connect(database, timeout=10)) as conn:
-        try:
-            rows = conn.execute("SELECT as_id, COUNT(*) FROM application_services_txns "
-                                "GROUP BY as_id").fetchall()
-        except sqlite3.OperationalError:  # not created yet
-            return 0
-        for as_id, _ in rows:
-            conn.execute("INSERT INTO application_services_state (as_id, state) VALUES (?, 'down') "
-                         "ON CONFLICT (as_id) DO UPDATE SET state = 'down'", (as_id,))
-        conn.commit()
+        return mark_stranded_down(conn, "?", sqlite3.OperationalError)
+
+
+def mark_stranded_down(conn: Any, param: str, not_created: type[Exception]) -> int:
+    """The same on any DB-API connection (`param`: its placeholder; `not_created`: what it
+    raises for a missing table). Commits."""
+    cur = conn.cursor()
+    try:
+        cur.execute("SELECT as_id, COUNT(*) FROM application_services_txns GROUP BY as_id")
+        rows = cur.fetchall()
+    except not_created:  # not created yet
+        conn.rollback()
+        return 0
+    for as_id, _ in rows:
+        cur.execute(f"INSERT INTO application_services_state (as_id, state) VALUES ({param}, "
+                    "'down') ON CONFLICT (as_id) DO UPDATE SET state = 'down'", (as_id,))
+    conn.commit()
     return sum(n for _, n in rows)

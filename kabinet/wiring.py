@@ -5,20 +5,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 from aiohttp import web
 
-from appservice.roster.reconcile import Report
-from kabinet import control
+from appservice.roster.reconcile import OnProgress, Report
+from council.worker import Worker
+from kabinet import control, readiness
 from kabinet.features import Feature, default_features
 from kabinet.installation import Installation
+from kabinet.leader import Lost
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +39,20 @@ class Kabinet(Installation):
     """The whole of a Kabinet: each feature it is handed is installed in turn."""
 
     features: list[Feature] = field(default_factory=default_features)
+    # False for `kabinet serve`, one of several processes of a council on PostgreSQL and an
+    # external homeserver (docs/scaling-out.md): no data dir lock and no control endpoint.
+    lock_data_dir: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for feature in self.features:
             feature.install(self)
-        control.install(self)  # data dir lock, loopback control endpoint, homeserver supervisor
+        if self.lock_data_dir:
+            control.install(self)  # data dir lock, loopback control endpoint, homeserver supervisor
+        # What another process's pokes wake here: delivery and every worker of the background.
+        owners = (getattr(w, "__self__", None) for w in self.workers)
+        self.leadership.relay([self.delivery, *(w for w in owners if isinstance(w, Worker))],
+                              self.poked_elsewhere)
 
     def feature(self, kind: type[F]) -> F:
         """The installed feature of this kind, e.g. `kabinet.feature(Appeals).rooms`."""
@@ -56,10 +68,16 @@ class Running:
     runner: web.AppRunner
     report: Report
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    applied: bool = True  # False: another process led at the start, and applies the roster
 
     @property
     def web_url(self) -> str:
         return self.kabinet.settings.web.base_url
+
+    @property
+    def roster_summary(self) -> str:
+        return (self.report.summary() if self.applied else
+                "applied by the process that leads (this one serves beside it)")
 
     async def stop(self) -> None:
         began = time.monotonic()
@@ -104,28 +122,80 @@ async def _guarded(worker: Callable[[], Awaitable[None]]) -> None:
         await asyncio.sleep(5)
 
 
-async def start(kabinet: Kabinet, *, demo: bool = False) -> Running:
-    """Start everything: store, homeserver, web + appservice endpoint, roster, delivery."""
+async def _background(kabinet: Kabinet, took_over: bool) -> None:
+    """The council's background work, in the leading process only (kabinet/leader.py): outbox
+    delivery and every worker of the installation and its features; cancelled when the process
+    stops or may have lost the lead. A process that took over applies its roster too, beside
+    the loops: the last leader may have stopped halfway through its own apply."""
+    await kabinet.leadership.settled()
+    kabinet.delivery.start()
+    tasks = [asyncio.create_task(_guarded(w)) for w in kabinet.workers]
+    if took_over:
+        tasks.append(asyncio.create_task(_apply_after_take_over(kabinet)))
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await kabinet.delivery.stop()
+
+
+async def _apply_after_take_over(kabinet: Kabinet) -> None:
+    try:
+        report = await kabinet.apply_roster()
+    except Exception:  # said, never silently gone; the next leader's start applies it again
+        log.exception("the roster could not be applied after the take-over")
+        return
+    log.info("roster applied after the take-over: %s", report.summary())
+
+
+async def start(kabinet: Kabinet, *, demo: bool = False,
+                progress: OnProgress | None = None) -> Running:
+    """Start everything: store, homeserver, web + appservice endpoint, roster, delivery.
+    `kabinet.readiness` (/readyz) is done once the roster is applied and, with the demo, once
+    the demo's sittings and appeals have their rooms (a task of the Running: after this returns).
+    On PostgreSQL the roster and the background work are the leading process's
+    (kabinet/leader.py); another process serves beside it and takes over when it goes."""
     s = kabinet.settings
+    if demo:
+        kabinet.readiness.expect(readiness.DEMO)
     runner = web.AppRunner(kabinet.web_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()  # runs the cleanup contexts: migrations, Synapse, clients
+    tasks: list[asyncio.Task[None]] = []
+    leadership = kabinet.leadership
     try:
         await web.TCPSite(runner, s.web.host, s.web.port).start()
         if not await kabinet.hs.ping(kabinet.registration.id):
             log.warning("the homeserver cannot reach the appservice at %s", s.appservice_url)
         await kabinet.send_stranded_transactions()  # now that the appservice endpoint answers
         await kabinet.hs.bot.set_displayname(s.appservice.bot_displayname)  # writes only a change
-        report = await kabinet.apply_roster()
-        kabinet.delivery.start()
+        report, applied = Report(), False
+        if await leadership.try_lead():  # SQLite: always; PostgreSQL: unless another process leads
+            with contextlib.suppress(Lost):  # lost meanwhile: the next leader applies it
+                report = await leadership.while_leading(kabinet.apply_roster(progress=progress))
+                applied = True
+        else:
+            log.info("another Kabinet process leads: it applies the roster and runs the "
+                     "background work; this one serves the web site and the appservice endpoint")
+        kabinet.readiness.done(readiness.ROSTER)
+        tasks += [asyncio.create_task(_guarded(w)) for w in kabinet.process_workers]
+        tasks.append(asyncio.create_task(leadership.run(partial(_background, kabinet)),
+                                         name="leadership"))
         if demo:
             for seed in kabinet.demo_seeders:
                 await seed()
-        tasks = [asyncio.create_task(_guarded(w)) for w in kabinet.workers]
+            tasks.append(asyncio.create_task(readiness.when_rooms_made(
+                kabinet.store, kabinet.readiness, readiness.DEMO)))
     except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await kabinet.delivery.stop()
+        await leadership.release()
         await runner.cleanup()
         raise
-    return Running(kabinet, runner, report, tasks)
+    return Running(kabinet, runner, report, tasks, applied)
 
 
 def settle_heap() -> None:

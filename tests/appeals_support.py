@@ -102,3 +102,56 @@ async def counts(kabinet: Any) -> tuple[int, int, int, int]:
                 await s.scalar(select(func.count()).select_from(appeals.AppealAttachment)),
                 await s.scalar(select(func.count()).select_from(OutboxMessage)),
                 await s.scalar(select(func.count()).select_from(mailqueue.MailJob)))
+
+
+# -- talking to a running installation (its web API, its rooms through a deputy's nio client) ---
+
+async def submit(inst: Any, fields: dict, files: Any = ()) -> dict:
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{inst.web_url}/api/v1/appeals", data=form(fields, files)) as resp:
+        body = await resp.json()
+        assert resp.status == 201, body
+        return body
+
+
+async def api_status(inst: Any, token: str) -> dict:
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{inst.web_url}/api/v1/appeals/{token}") as resp:
+        assert resp.status == 200
+        return await resp.json()
+
+
+async def joined(client: Any, room_id: str) -> bool:
+    return room_id in (await client.joined_rooms()).rooms
+
+
+async def say(client: Any, room_id: str, body: str, **extra: Any) -> str:
+    resp = await client.room_send(room_id, "m.room.message",
+                                  {"msgtype": "m.text", "body": body, **extra})
+    return resp.event_id
+
+
+async def bot_reply(inst: Any, room_id: str, event_id: str, timeout: float = 30) -> dict:
+    """The bot's notice replying to an event (a command), as the whole event."""
+    bot = inst.kabinet.hs.bot_mxid
+
+    async def found() -> dict | None:
+        for e in await timeline(inst.kabinet, room_id):
+            rel = e["content"].get("m.relates_to", {}).get("m.in_reply_to", {})
+            if e["sender"] == bot and rel.get("event_id") == event_id:
+                return e
+        return None
+    return await wait_for(found, timeout=timeout, what="the bot's reply")
+
+
+async def bot_reply_to(inst: Any, room_id: str, event_id: str, timeout: float = 30) -> str:
+    """The body of the bot's notice replying to an event (a command)."""
+    return (await bot_reply(inst, room_id, event_id, timeout))["content"]["body"]
+
+
+async def bot_edits(inst: Any, room_id: str, event_id: str) -> list[str]:
+    """The new bodies of the bot's edits (m.replace) of one of its messages, oldest first."""
+    return [e["content"]["m.new_content"]["body"] for e in await timeline(inst.kabinet, room_id)
+            if e["sender"] == inst.kabinet.hs.bot_mxid
+            and e["content"].get("m.relates_to", {}).get("rel_type") == "m.replace"
+            and e["content"]["m.relates_to"].get("event_id") == event_id]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from nio import AsyncClient, LoginResponse
 
+from council import language
 from council.roster import Roster, load_roster
 from council.store import Store
 from kabinet.config import Settings, load_settings
@@ -133,3 +134,11 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     await s.migrate()
     yield s
     await s.close()
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """A council whose language is English, for one test (the bot's texts, the catalogs)."""
+    language.use("en")
+    yield
+    language.use("uk")

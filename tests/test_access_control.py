@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry
 
 from council import accounts, appeals
 from council import sittings as sittings_domain
@@ -21,7 +22,9 @@ from council.store import Store
 from tests.votes_support import KYIV, SERVER, context, plenary_with_items, roster_data, sittings_context
 from web import accounts as web_accounts
 from web import cabinet as web_cabinet
+from web import demo as web_demo
 from web import desk as web_desk
+from web import metrics as web_metrics
 from web import notes as web_notes
 from web import sittings as web_sittings
 from web import votes as web_votes
@@ -33,12 +36,16 @@ from web.pages import SiteInfo
 TOKEN = "access-staff-token-0123456789"
 SECRET = "access-session-secret-0123456789"
 # Open to everyone, on purpose: the public site, open data, sign-in itself.
-PUBLIC = re.compile(r"^(/|/deputies(/\{id\}(/photo)?)?|/api/v1/deputies|/healthz|/static"
+PUBLIC = re.compile(r"^(/|/deputies(/\{id\}(/photo)?)?|/api/v1/deputies|/healthz|/readyz|/static"
                     r"|/api/openapi\.json|/calendar\.ics|/widgets/sittings/\{id\}(/live)?"
                     r"|/login(/link(/\{token\})?)?|/api/v1/session/openid|/sittings(/\{id\}(/.*)?)?"
-                    r"|/open-data/.*|/api/v1/sittings(/\{id\}(/votes)?)?)$")
+                    r"|/open-data/.*|/api/v1/sittings(/\{id\}(/votes)?)?"
+                    r"|/demo/mail(/\{name\})?)$")  # mounted only by `kabinet up --demo`'s catcher
 # For anyone signed in (each sees only their own): the cabinet, notes, signing out.
 ANY_MEMBER = re.compile(r"^(/cabinet(/.*)?|/logout|/api/v1/notes(/\{id\})?)$")
+# For the operator only, never for a session or the staff token: a scraper on this machine, or
+# web.metrics_token where one is set (web/metrics.py).
+OPERATOR = re.compile(r"^/metrics$")
 VALUES = {"id": "1", "token": "x", "number": "1", "item": "1", "version": "1"}
 
 
@@ -65,6 +72,8 @@ async def site(store: Store, tmp_path: Path) -> AsyncIterator[tuple[str, web_acc
     web_desk.setup(app, web_desk.Deps(store, sctx, lambda: vctx, appeals.Context(
         SERVER, "kabinet_", "https://rada.example", tz=KYIV)))
     web_widgets.setup(app, web_widgets.Deps())
+    web_metrics.setup(app, web_metrics.Deps(CollectorRegistry(), _no_store_figures))
+    web_demo.setup(app, web_demo.Deps(tmp_path / "demo-mail", lambda: KYIV))  # demo only
     desk_announcements.setup(app, desk_announcements.Deps(store, lambda: KYIV))
     routes = sorted({(r.method, r.resource.canonical) for r in app.router.routes()
                      if r.resource is not None and r.method != "HEAD"})
@@ -74,9 +83,13 @@ async def site(store: Store, tmp_path: Path) -> AsyncIterator[tuple[str, web_acc
     await server.close()
 
 
+async def _no_store_figures() -> None:
+    pass
+
+
 def guarded(routes: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(m, p) for m, p in routes if not PUBLIC.match(p) or (m not in ("GET",)
-            and not p.startswith(("/login", "/api/v1/session")))]
+    return [(m, p) for m, p in routes if not OPERATOR.match(p) and (
+        not PUBLIC.match(p) or (m not in ("GET",) and not p.startswith(("/login", "/api/v1/session"))))]
 
 
 async def attempt(url: str, method: str, path: str, cookie: str | None = None,
@@ -154,3 +167,23 @@ async def test_only_an_administrator_signs_others_out(site, store: Store):
     assert (await attempt(url, "GET", "/cabinet", deputy))[0] == 303  # signed out
     async with store.session() as s:
         assert [e.action for e in await accounts.audit.recent(s)] == ["signout.forced"]
+
+
+async def test_operator_routes_answer_only_this_machine(site, store: Store):
+    """Through a proxy (a visitor elsewhere), nobody reads them: not anonymously, not with a
+    secretariat session, not with the staff token. A direct local scraper does."""
+    url, _, routes = site
+    operator = [(m, p) for m, p in routes if OPERATOR.match(p)]
+    assert operator == [("GET", "/metrics")]
+    async with store.session() as s:
+        secretary = await accounts.start_session(s, f"@sekretar:{SERVER}", "test")
+    proxied = {"X-Forwarded-For": "203.0.113.7"}
+    async with aiohttp.ClientSession() as http:
+        for method, path in operator:
+            for extra in ({}, {"Cookie": f"kb_session={secretary}"},
+                          {"Authorization": f"Bearer {TOKEN}"}):
+                async with http.request(method, url + path, headers={**proxied, **extra},
+                                        allow_redirects=False) as resp:
+                    assert resp.status == 403, (method, path, extra, resp.status)
+            async with http.request(method, url + path) as resp:
+                assert resp.status == 200, (method, path, resp.status)

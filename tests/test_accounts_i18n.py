@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 
+from council import language
 from web import i18n
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +37,8 @@ def test_every_word_is_translated_into_ukrainian_with_its_placeholders(n: int) -
             assert said not in msg, msg
             assert set(FIELD.findall(said)) == set(FIELD.findall(msg[0])), msg
         else:
-            said = uk.gettext(msg)
+            # The sign-in link posted into Matrix is in the council's catalog (council.language).
+            said = uk.gettext(msg) if uk.gettext(msg) != msg else language.translate("uk", msg)
             assert said != msg or msg in {"Matrix id"}, msg
             assert set(FIELD.findall(said)) == set(FIELD.findall(msg)), msg
 

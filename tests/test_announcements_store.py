@@ -91,3 +91,23 @@ def test_terms_and_inputs() -> None:
         domain.NewAnnouncement(text="   ")
     with pytest.raises(ValueError):
         domain.NewAnnouncement(text="x" * (domain.MAX_TEXT + 1))
+
+
+def test_an_english_council_announces_in_english() -> None:
+    from datetime import datetime
+
+    from council import language
+
+    until = datetime(2026, 12, 1, 12, 0, tzinfo=TZ)
+    language.use("en")
+    try:
+        assert domain.messages.text("Office hours moved", pinned=True, expires_at=until, tz=TZ) == (
+            "📢 Announcement (pinned)\nOffice hours moved\nValid until 01.12.2026 12:00")
+        with pytest.raises(domain.AnnouncementError) as refused:
+            domain.check_expiry(until, until)
+        assert str(refused.value) == "the expiry is in the past"
+    finally:
+        language.use("uk")
+    assert refused.value.text() == "строк дії вже минув" and refused.value.code == "KB_EXPIRY_PAST"
+    assert domain.messages.text("Прийом", pinned=False, expires_at=None, tz=TZ, expired=True) == (
+        "📢 Оголошення (строк дії минув)\nПрийом")

@@ -1,4 +1,8 @@
-"""Appeals end to end on a real Synapse: API → appeal room → deputy (nio) → !answer → citizen.
+"""Appeals end to end on a real Synapse: API → appeal room → deputy (nio) → !answer, shown and
+confirmed with !так → citizen. An official answer never goes out on a typo: `!відповідь` is only
+shown (to whom, by which way, the full text), an edit of the command corrects the shown text,
+`!скасувати` sends nothing, and ✅ on the preview or `!так` sends it — once, however often it is
+confirmed.
 
 Runs its own small installation (tests/data/small-roster.yaml) with a real SMTP server
 (aiosmtpd) as the council's mail server.
@@ -18,11 +22,17 @@ from tests.appeals_support import (
     PDF,
     PNG,
     Mailbox,
+    api_status,
     appeal_fields,
     appeal_id,
-    form,
+    bot_edits,
+    bot_reply,
+    bot_reply_to,
+    joined,
     mail_settings,
     room_of,
+    say,
+    submit,
     timeline,
 )
 from tests.conftest import SMALL_ROSTER, Deputies, start_installation
@@ -55,44 +65,6 @@ async def people(inst: Running) -> AsyncIterator[Deputies]:
     who = Deputies(inst.kabinet.settings.homeserver.client_url)
     yield who
     await who.close()
-
-
-async def submit(inst: Running, fields: dict, files=()) -> dict:
-    async with aiohttp.ClientSession() as http, http.post(
-            f"{inst.web_url}/api/v1/appeals", data=form(fields, files)) as resp:
-        body = await resp.json()
-        assert resp.status == 201, body
-        return body
-
-
-async def api_status(inst: Running, token: str) -> dict:
-    async with aiohttp.ClientSession() as http, http.get(
-            f"{inst.web_url}/api/v1/appeals/{token}") as resp:
-        assert resp.status == 200
-        return await resp.json()
-
-
-async def joined(client: AsyncClient, room_id: str) -> bool:
-    return room_id in (await client.joined_rooms()).rooms
-
-
-async def say(client: AsyncClient, room_id: str, body: str, **extra) -> str:
-    resp = await client.room_send(room_id, "m.room.message",
-                                  {"msgtype": "m.text", "body": body, **extra})
-    return resp.event_id
-
-
-async def bot_reply_to(inst: Running, room_id: str, event_id: str, timeout: float = 30) -> str:
-    """The body of the bot's notice replying to (or following) a command."""
-    bot = inst.kabinet.hs.bot_mxid
-
-    async def found() -> str | None:
-        for e in await timeline(inst.kabinet, room_id):
-            rel = e["content"].get("m.relates_to", {}).get("m.in_reply_to", {})
-            if e["sender"] == bot and rel.get("event_id") == event_id:
-                return e["content"]["body"]
-        return None
-    return await wait_for(found, timeout=timeout, what="the bot's reply")
 
 
 async def test_an_appeal_through_the_api_reaches_the_deputy_with_its_text_and_files(inst, people):
@@ -148,9 +120,13 @@ async def test_answer_reaches_the_status_page_and_the_citizens_mailbox(inst, peo
     assert created["number"] in receipt["Subject"] and created["token"] in receipt.get_content()
 
     cmd = await say(deputy, room, "!відповідь Дорогу внесено до плану ремонту на травень.")
+    preview = await bot_reply_to(inst, room, cmd)
+    assert "ще не надіслано" in preview and "Дорогу внесено до плану ремонту" in preview
+    assert (await api_status(inst, created["token"]))["status"] == "registered"  # only shown
+    await say(deputy, room, "!так")
     confirmation = await wait_for(lambda: _confirmation(inst, room), what="the confirmation")
     # Truthful: the mail is queued when the answer is given, and said sent once it was.
-    assert "Лист громадянину поставлено в чергу" in confirmation["content"]["body"] and cmd
+    assert "Лист громадянину поставлено в чергу" in confirmation["content"]["body"]
     status = await api_status(inst, created["token"])
     assert status["status"] == "answered"
     assert status["answer"]["text"] == "Дорогу внесено до плану ремонту на травень."
@@ -193,7 +169,8 @@ async def test_answer_reaches_the_status_page_and_the_citizens_mailbox(inst, peo
 
 async def _confirmation(inst: Running, room: str) -> dict | None:
     for e in await timeline(inst.kabinet, room):
-        if e["sender"] == inst.kabinet.hs.bot_mxid and "опубліковано" in e["content"].get("body", ""):
+        body = e["content"].get("body", "")
+        if e["sender"] == inst.kabinet.hs.bot_mxid and "Щоб додати файли до відповіді" in body:
             return e
     return None
 
@@ -228,6 +205,10 @@ async def test_extend_is_capped_at_45_days_and_the_citizen_is_notified(inst, peo
     assert f"Звернення {created['number']}: зареєстровано" in state
     assert "Лист «підтвердження реєстрації»: надіслано" in state
     assert "Лист «продовження строку»: " in state and "!status" in state
+    # Ukrainian options, as people type them (the English codes work too).
+    moved = await bot_reply_to(inst, room, await say(deputy, room, "!статус розглядається"))
+    assert moved == f"Статус звернення {created['number']}: розглядається"
+    assert (await api_status(inst, created["token"]))["status"] == "in_progress"
     malformed = await say(deputy, room, "!extend багато")
     assert "!extend" in await bot_reply_to(inst, room, malformed)
     unknown = await say(deputy, room, "!abracadabra")
@@ -265,7 +246,7 @@ async def test_a_district_appeal_goes_to_all_its_deputies_until_one_takes_it(ins
     assert refused is None  # bondar (district 1) is not even in the room
 
     cmd = await say(taker, room, "!take")
-    assert "Taken" in await bot_reply_to(inst, room, cmd)
+    assert "взято до розгляду: Кузьмич" in await bot_reply_to(inst, room, cmd)
     await wait_for(lambda: _not_member(other, room), timeout=60, what="zvarych left")
     status = await api_status(inst, created["token"])
     assert status["status"] == "in_progress" and status["history"][-1]["kind"] == "taken"
@@ -294,3 +275,123 @@ async def test_a_follow_up_arrives_in_the_room_as_the_citizens_ghost(inst):
         return any(e["sender"] == ghost and "1,5 метра" in e["content"].get("body", "")
                    for e in await timeline(inst.kabinet, room))
     await wait_for(arrived, what="the follow-up in the room")
+
+
+# The answer's preview and its confirmation.
+async def appeal_room(inst: Running, people: Deputies, email: str
+                      ) -> tuple[dict, str, AsyncClient]:
+    created = await submit(inst, appeal_fields(email=email))
+    room = await room_of(inst.kabinet, await appeal_id(inst.kabinet, created["number"]))
+    deputy = await people.login("bondar", PASSWORDS["bondar"])
+    await wait_for(lambda: joined(deputy, room), timeout=60, what="the deputy joined")
+    return created, room, deputy
+
+
+async def edit(client: AsyncClient, room: str, original: str, body: str) -> str:
+    """What Element sends when a message is edited."""
+    resp = await client.room_send(room, "m.room.message", {
+        "msgtype": "m.text", "body": f"* {body}",
+        "m.new_content": {"msgtype": "m.text", "body": body},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original}})
+    return resp.event_id
+
+
+async def react(client: AsyncClient, room: str, target: str, key: str) -> str:
+    resp = await client.room_send(room, "m.reaction", {
+        "m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}})
+    return resp.event_id
+
+
+async def confirmations(inst: Running, room: str) -> list[str]:
+    return [e["content"]["body"] for e in await timeline(inst.kabinet, room)
+            if e["sender"] == inst.kabinet.hs.bot_mxid
+            and "Щоб додати файли до відповіді" in e["content"].get("body", "")]
+
+
+async def test_the_preview_shows_the_answer_an_edit_corrects_it_and_cancel_sends_nothing(
+        inst, people, mailbox):
+    created, room, deputy = await appeal_room(inst, people, "preview@example.org")
+    await wait_for(lambda: mailbox.to("preview@example.org"), what="the receipt mail")
+    cmd = await say(deputy, room, "!відповідь Дорогу відремонтують у травні 2062 року.")
+    preview = await bot_reply(inst, room, cmd)
+    body = preview["content"]["body"]
+    assert body.startswith(f"Відповідь на звернення {created['number']}: ще не надіслано.")
+    assert "Отримувач: Литвин Ганна Степанівна" in body
+    assert "лист на preview@example.org буде поставлено в чергу" in body
+    assert "Дорогу відремонтують у травні 2062 року." in body and "!так" in body
+
+    # The typo is corrected by editing the command: the bot edits its preview.
+    await edit(deputy, room, cmd, "!відповідь Дорогу відремонтують у травні 2026 року.")
+
+    async def corrected() -> str | None:
+        edits = await bot_edits(inst, room, preview["event_id"])
+        return edits[-1] if edits and "2026 року" in edits[-1] else None
+    shown = await wait_for(corrected, what="the preview edited")
+    assert "2062" not in shown and "Отримувач: Литвин Ганна Степанівна" in shown
+
+    cancelled = await bot_reply_to(inst, room, await say(deputy, room, "!скасувати"))
+    assert cancelled == f"Відповідь на звернення {created['number']} скасовано: нічого не надіслано."
+    status = await api_status(inst, created["token"])
+    assert status["status"] == "registered" and not status.get("answer")
+    late = await edit(deputy, room, cmd, "!відповідь Запізнілий текст.")
+    assert "скасовано" in await bot_reply_to(inst, room, late)  # an edit now changes nothing
+
+    # A new answer, confirmed with !так: the status page has it, the mail is queued, then sent.
+    again = await say(deputy, room, "!відповідь Дорогу відремонтують у травні 2026 року.")
+    await bot_reply(inst, room, again)
+    await say(deputy, room, "!так")
+    [said] = await wait_for(lambda: confirmations(inst, room), what="the confirmation")
+    assert "Лист громадянину поставлено в чергу" in said
+    status = await api_status(inst, created["token"])
+    assert status["status"] == "answered"
+    assert status["answer"]["text"] == "Дорогу відремонтують у травні 2026 року."
+    await wait_for(lambda: len(mailbox.to("preview@example.org")) >= 2, what="the answer mail")
+    assert len(mailbox.to("preview@example.org")) == 2  # the receipt and one answer
+    nothing = await bot_reply_to(inst, room, await say(deputy, room, "!так"))
+    assert nothing.startswith("Тут немає відповіді, що чекає підтвердження")
+
+
+async def test_a_check_mark_on_the_preview_sends_the_answer_once_with_its_files(
+        inst, people, mailbox):
+    created, room, deputy = await appeal_room(inst, people, "react@example.org")
+    cmd = await say(deputy, room, "!answer Ліхтарі замінять до кінця місяця.")
+    preview = (await bot_reply(inst, room, cmd))["event_id"]
+    clerk = await people.login("clerk", PASSWORDS["clerk"])
+    await wait_for(lambda: joined(clerk, room), timeout=60, what="the clerk joined")
+
+    # A file sent as a reply to the preview goes with the answer; the preview lists it.
+    upload, _ = await deputy.upload(lambda *_: PDF, content_type="application/pdf",
+                                    filename="grafik.pdf", filesize=len(PDF))
+    sent_file = await deputy.room_send(room, "m.room.message", {
+        "msgtype": "m.file", "body": "grafik.pdf", "url": upload.content_uri,
+        "info": {"mimetype": "application/pdf", "size": len(PDF)},
+        "m.relates_to": {"m.in_reply_to": {"event_id": preview}}})
+    assert "коли її підтвердять" in await bot_reply_to(inst, room, sent_file.event_id)
+    edits = await wait_for(lambda: bot_edits(inst, room, preview), what="the preview's edit")
+    assert "Файли: grafik.pdf" in edits[-1]
+    assert (await api_status(inst, created["token"])).get("answer") is None  # shown to nobody
+
+    thumbs = await react(deputy, room, preview, "👍")  # any other reaction changes nothing
+    await react(clerk, room, preview, "✅")
+    [said] = await wait_for(lambda: confirmations(inst, room), what="the confirmation")
+    assert "Лист громадянину поставлено в чергу" in said and thumbs
+    status = await api_status(inst, created["token"])
+    assert status["status"] == "answered"
+    assert status["answer"]["text"] == "Ліхтарі замінять до кінця місяця."
+    assert [a["name"] for a in status["answer"]["attachments"]] == ["grafik.pdf"]
+    async def marked() -> list[str]:
+        return [b for b in await bot_edits(inst, room, preview) if b.startswith("✅")]
+    confirmed = await wait_for(marked, what="the preview marked confirmed")
+    assert "Мартинюк Оксана Василівна" in confirmed[-1]
+
+    # A second ✅ (the deputy's too) sends nothing more.
+    await react(deputy, room, preview, "✅")
+    await wait_for(lambda: len(mailbox.to("react@example.org")) >= 2, what="the answer mail")
+    marker = await say(deputy, room, "!статус")  # handled after the second ✅
+    summary = await bot_reply_to(inst, room, marker)
+    assert summary.count("Лист «відповідь»") == 1
+    assert len(await confirmations(inst, room)) == 1
+    history = (await api_status(inst, created["token"]))["history"]
+    assert [h["kind"] for h in history].count("answered") == 1
+    answers = [m for m in mailbox.to("react@example.org") if "Ліхтарі" in m.get_content()]
+    assert len(answers) == 1

@@ -19,7 +19,7 @@ from mautrix.types import Event, MessageEvent
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from appservice.transactions import FAILED_FIRST
+from appservice.transactions import failure_notice
 from council import inbox
 from council.models import FailedEvent, utcnow
 from council.roster import load_roster
@@ -127,6 +127,7 @@ async def answer_reaches_the_citizen(inst: Installation, people: Deputies, email
     await wait_for(joined, timeout=60, what="the deputy in the appeal room")
     text = f"Відповідь {uuid.uuid4().hex[:8]}: дорогу внесено до плану ремонту."
     await say(deputy, room, f"!answer {text}")
+    await say(deputy, room, "!так")  # the answer is shown first and goes once confirmed
 
     async def answered() -> bool:
         return any(text in m.get_content() for m in inst.mailbox.to(email))
@@ -196,7 +197,8 @@ async def test_a_poisoned_event_waits_alone_and_is_retried(inst, people):
         assert "на зв'язку" in (await reply_to(inst, lounge, good))["content"]["body"]
         notice = await reply_to(inst, lounge, bad)
         assert notice["content"]["m.relates_to"]["rel_type"] == "m.thread"
-        assert notice["content"]["body"] == FAILED_FIRST.format(n=inbox.MAX_ATTEMPTS)
+        assert notice["content"]["body"] == failure_notice(parked=False)
+        assert f"(до {inbox.MAX_ATTEMPTS} спроб)" in notice["content"]["body"]
         assert await healthz_events(inst) == {"waiting": 1, "parked": 0}
 
         # In one transaction too: the good event is handled, the transaction succeeds.
@@ -224,7 +226,7 @@ async def test_a_stranger_s_odd_digits_get_the_usage_not_a_stall(inst, people):
         return room in (await deputy.joined_rooms()).rooms
     await wait_for(joined, timeout=60, what="the deputy in the appeal room")
     odd = await say(deputy, room, "!extend ² потрібна експертиза")
-    assert "!extend <днів>" in (await reply_to(inst, room, odd))["content"]["body"]
+    assert "(!extend) <днів> <причина>" in (await reply_to(inst, room, odd))["content"]["body"]
     ping = await say(deputy, room, "!ping")
     await reply_to(inst, room, ping)
     assert await healthz_events(inst) == {"waiting": 0, "parked": 0}

@@ -33,8 +33,11 @@ def test_art20_extension_is_allowed_up_to_45_days_in_total_and_refused_beyond():
     received = date(2026, 3, 1)
     due = deadlines.answer_deadline(received, "application")  # 1 April: 31 days
     assert deadlines.extend(received, due, 14) == date(2026, 4, 15)  # day 45
-    with pytest.raises(DeadlineError, match="45"):
+    with pytest.raises(DeadlineError, match="45") as refused:
         deadlines.extend(received, due, 15)  # day 46
+    assert refused.value.code == "KB_TERM_OVER_45_DAYS" and refused.value.field == "days"
+    assert str(refused.value).endswith("щонайбільше на 14 днів")  # the council's language
+    assert refused.value.text("en").endswith("at most 14 more days")
     twice = deadlines.extend(received, deadlines.extend(received, due, 10), 4)
     assert twice == date(2026, 4, 15)
     with pytest.raises(DeadlineError):

@@ -6,6 +6,7 @@ from appservice.rooms import RoomSpec, membership_changes
 from appservice.roster.desired import desired_rooms
 from appservice.roster.reconcile import power_levels_change, state_changes
 from appservice.sittings.rooms import POLL_START, sitting_power_overrides
+from council import language
 from council.roster import load_roster
 from tests.conftest import SMALL_ROSTER
 
@@ -112,3 +113,26 @@ def test_every_deputy_gets_a_cabinet_space_with_cabinet_and_notes():
         assert space.children == (f"cabinet:{d.id}", f"notes:{d.id}")
         assert rooms[f"notes:{d.id}"].members == {f"@{d.id}:localhost"}
         assert "@clerk:localhost" in rooms[f"cabinet:{d.id}"].members
+
+
+def test_a_council_that_changes_its_language_renames_each_room_once():
+    """Names and topics follow the council's language: against rooms made in Ukrainian, an
+    English council changes at most a name and a topic per room, once; then nothing."""
+    roster = load_roster(SMALL_ROSTER)
+    made = {r.key: r for r in desired_rooms(roster, "localhost")}
+    assert made["notes:clerk"].name == "Мої замітки" and made["lounge"].name == "Депутатська зала"
+    language.use("en")
+    try:
+        wanted = {r.key: r for r in desired_rooms(roster, "localhost")}
+    finally:
+        language.use("uk")
+    assert wanted["lounge"].name == "Deputies' lounge"
+    assert wanted["cabinet:bondar"].topic == ("Personal notices, documents and reminders from the "
+                                              "secretariat.")
+    for key, spec in wanted.items():
+        changes = state_changes(spec, state_for(made[key]), {}, set(), BOT, "localhost")
+        kinds = [c.event_type for c in changes]
+        assert set(kinds) <= {"m.room.name", "m.room.topic"} and len(kinds) == len(set(kinds)), key
+        assert state_changes(spec, state_for(spec), {}, set(), BOT, "localhost") == [], key
+    renamed = [k for k, s in wanted.items() if s.name != made[k].name]
+    assert "commission:budget" not in renamed  # the roster's own names stay as written

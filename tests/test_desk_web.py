@@ -5,6 +5,7 @@ nothing; anonymous visitors are sent to /login (pages) or answered 401 (API), de
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -435,3 +436,66 @@ async def test_appeals_at_the_desk(site: Site) -> None:
     assert status == 200 and "очікує надсилання" in page  # the receipt and extension mails
     status, _, page = await call("GET", f"{site.url}/desk/log?subject=appeal:{fresh.id}", me)
     assert status == 200 and page.count("appeal.") == 2
+
+
+async def test_a_commission_sittings_drafts_follow_its_numbering(site: Site) -> None:
+    """The desk's form numbers as a file dropped in the room does: К-1, К-2 … at a commission."""
+    me = await site.session_of(SECRETARY)
+    status, location, _ = await call("POST", f"{site.url}/desk/sittings", me, data=sitting_form(
+        me["csrf"], "Засідання бюджетної комісії", kind="commission", body="budget"))
+    assert status == 303, location
+    found = re.fullmatch(r"/desk/sittings/(\d+)\?done=created", location)
+    assert found, location
+    sid = int(found.group(1))
+    form = drafts_form(me["csrf"], [("budget.pdf", pdf("К-1")), ("taxes.pdf", pdf("К-2"))])
+    status, location, page = await call("POST", f"{site.url}/desk/sittings/{sid}/drafts", me,
+                                        data=form)
+    assert status == 303, desk_error(page)
+    assert [n for n, *_ in await items(site.store, sid)] == ["К-1", "К-2"]
+    status, _, page = await call("GET", f"{site.url}{location}", me)
+    assert status == 200 and "№ К-1, № К-2" in page
+    status, _, _ = await call("POST", f"{site.url}/desk/sittings/{sid}/drafts", me,
+                              data=drafts_form(me["csrf"], [("fees.pdf", pdf("К-3"))]))
+    assert status == 303
+    assert [n for n, *_ in await items(site.store, sid)] == ["К-1", "К-2", "К-3"]
+
+
+def desk_error(page: str) -> str:
+    found = re.search(r'id="desk-error">(.*?)</p>', page, re.S)
+    assert found, page[-800:]
+    return html.unescape(found.group(1))
+
+
+async def test_a_refusal_is_said_in_the_pages_language_only(site: Site) -> None:
+    """'Немає файлів / No files chosen' no more: Ukrainian on a Ukrainian page, English on an
+    English one (?lang= or the cookie), the domain's refusals too."""
+    me = await site.session_of(SECRETARY)
+    sid = await create_sitting(site, me, "Сесія двома мовами")
+    english = {**me, "Cookie": f"{me['Cookie']}; lang=en"}
+    base = f"{site.url}/desk/sittings/{sid}"
+    said = {}
+    for lang, headers in (("uk", me), ("en", english)):
+        _, _, page = await call("POST", f"{base}/drafts", headers, data=drafts_form(me["csrf"], []))
+        said[lang, "none"] = desk_error(page)
+        _, _, page = await call("POST", f"{base}/votes", headers,
+                                data={"csrf": me["csrf"], "item": "1", "minutes": "٣"})
+        said[lang, "minutes"] = desk_error(page)
+        _, _, page = await call("POST", f"{base}/drafts", headers,
+                                data=drafts_form(me["csrf"], [("pic.pdf", b"GIF89a nothing")]))
+        said[lang, "file"] = desk_error(page)
+        _, _, page = await call("POST", f"{site.url}/desk/sittings", headers,
+                                data=sitting_form(me["csrf"], "Сесія", date="2400-01-01"))
+        said[lang, "year"] = desk_error(page)
+    assert said["uk", "none"] == "Немає файлів" and said["en", "none"] == "No files chosen"
+    assert said["uk", "minutes"] == "Тривалість — ціле число хвилин"
+    assert said["en", "minutes"] == "The duration is whole minutes"
+    assert said["uk", "year"] == "Рік має бути від 1990 до 2100"
+    assert said["en", "year"] == "The year must be 1990 to 2100"
+    assert said["uk", "file"].startswith("pic.pdf: ") and said["en", "file"].startswith("pic.pdf: ")
+    assert said["uk", "file"] != said["en", "file"]  # the domain's reason in each language
+    for (lang, why), text in said.items():
+        assert " / " not in text, (lang, why, text)
+        assert bool(re.search(r"[А-Яа-яІіЇїЄєҐґ]", text)) == (lang == "uk"), (lang, why, text)
+    _, _, page = await call("POST", f"{base}/drafts?lang=en", me, data=drafts_form(me["csrf"], []))
+    assert desk_error(page) == "No files chosen"
+    assert await written(site.store) == (1, 0, 0, 1, 0, 0)  # the sitting and its audit entry

@@ -1,6 +1,6 @@
 """The directory's pure parts: transliteration (KMU 2010), the fuzzy search over the roster, the
-contact card, the pinned directory's text and digest, and `!help` listing only what the asker
-may use. No homeserver, no store."""
+contact card and the pinned directory's text and digest (tests/test_help.py: `!допомога`). No
+homeserver, no store."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from appservice.commands import Command, Commands, ukrainian
 from council import directory
 from council.directory import translit
 from council.roster import Roster, parse_roster
@@ -123,21 +122,12 @@ def test_the_pinned_directory_is_grouped_by_faction_and_its_digest_follows_its_t
     assert directory.digest(directory_text(parse_roster(moved))) != directory.digest(content)
 
 
-async def _noop(_call: object) -> None:
-    return None
 
-
-def test_help_lists_only_what_the_asker_may_use_there_in_ukrainian():
-    commands = Commands("@bot:localhost", "_kabinet_")
-    commands.register(Command(("!staff",), "!staff — лише секретаріат / staff only", _noop,
-                              allowed=lambda sender, _kind: sender == "@clerk:localhost"))
-    commands.register(Command(("!sit",), "!sit (!засідання) — у засіданні / in sittings", _noop,
-                              frozenset({"sitting"})))
-    deputy = commands.help_text("lounge", "@tkachuk:localhost")
-    clerk = commands.help_text("lounge", "@clerk:localhost")
-    assert "!staff" not in deputy and "!staff — лише секретаріат" in clerk
-    assert "!sit" not in clerk and "!sit (!засідання) — у засіданні" in commands.help_text("sitting")
-    assert "/ staff only" not in clerk and "this help" not in deputy
-    assert deputy.startswith("Команди бота «Кабінет депутата», доступні вам тут:")
-    assert ukrainian("!x — щось / something") == "!x — щось"
-    assert ukrainian("!x — a / b — щось") == "!x — a / b — щось"  # the tail is Ukrainian: kept
+def test_the_card_and_the_directory_in_english(english: None) -> None:
+    entry = directory.search(ROSTER, SERVER, "Tkachuk")[0].entry
+    text = directory.card(entry)
+    assert "Deputy of the city council" in text and "Faction «Громада міста», district 1" in text
+    assert "Commissions: Постійна комісія з питань бюджету" in text
+    body = directory_text(ROSTER)["body"]
+    assert body.startswith("📇 Directory: Тестова міська рада")
+    assert "Independent (1):" in body and "City head (1):" in body and "!dm <name>" in body

@@ -78,7 +78,7 @@ def test_a_kabinet_installs_exactly_the_features_it_is_handed(tmp_path: Path):
     full = Kabinet(settings, load_roster(SMALL_ROSTER))
     assert [f.name for f in full.features] == [
         "accounts", "sittings", "appeals", "votes", "notes", "directory", "desk", "feeds",
-        "widgets", "announcements"]
+        "widgets", "announcements", "demo_mail"]
     assert {"/sittings", "/appeals/new", "/api/v1/sittings", "/login", "/cabinet", "/desk",
             "/api/v1/notes"} <= paths(full.web_app())
     assert len(full.workers) > len(bare.workers)

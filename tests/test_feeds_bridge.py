@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -223,10 +224,10 @@ async def test_hostile_feeds_refused_or_cleaned(store: Store, server: FeedServer
     for name in ("huge", "huge-chunked", "bomb", "html", "slow"):
         st = await state(store, name)
         assert st.failures == 1, name
-    assert "too large" in ((await state(store, "huge")).last_error or "")
-    assert "too large" in ((await state(store, "huge-chunked")).last_error or "")
-    assert "too large" in ((await state(store, "bomb")).last_error or "")
-    assert "not an RSS or Atom feed" in ((await state(store, "html")).last_error or "")
+    assert re.fullmatch(r"відповідь завелика \(\d+,\d КБ\)", (await state(store, "huge")).last_error or "")
+    assert "відповідь завелика (понад 64 КБ)" == (await state(store, "huge-chunked")).last_error
+    assert "відповідь завелика" in ((await state(store, "bomb")).last_error or "")
+    assert "це не стрічка RSS чи Atom" in ((await state(store, "html")).last_error or "")
     # Broken XML and entity bombs: refused, or what little parsed is posted harmlessly.
     for name in ("broken", "laughs"):
         for c in await cards(store, f"feed:{name}:"):

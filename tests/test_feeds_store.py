@@ -102,3 +102,19 @@ async def test_failures_back_off_and_are_reported_once_then_recovery_said(store:
     async with store.session() as s:
         state = await s.get(feeds.FeedState, "city")
         assert state is not None and (state.failures, state.reported, state.first_failure) == (0, False, None)
+
+
+def test_a_failing_feed_is_reported_in_the_council_s_language() -> None:
+    from council import language
+    from council.feeds import cards
+
+    since = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    uk = cards.failing("Новини", since, 3, "HTTP 503", POLICY.tz)["body"]
+    assert uk.startswith("⚠️ Стрічка новин «Новини» не отримується з 26.11.2026 10:00 (невдалих "
+                         "спроб: 3; остання помилка: HTTP 503).")
+    language.use("en")
+    try:
+        assert cards.recovered("News")["body"] == "✅ The news feed “News” is received again."
+        assert cards.card("News", "k", "", "", None, None, POLICY.tz)["body"] == "📰 News: (untitled)"
+    finally:
+        language.use("uk")

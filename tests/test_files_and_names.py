@@ -30,7 +30,7 @@ from council import appeals
 from council import sittings as domain
 from council.files import kinds as filetypes
 from council.files.kinds import UnsupportedFile, UnusualArchive
-from council.names import CITIZEN, DISPLAY_NAME_MAX, citizen_display_name, clean_name
+from council.names import DISPLAY_NAME_MAX, citizen_display_name, citizen_marker, clean_name
 from council.roster import load_roster
 from kabinet.features.appeals import Appeals
 from kabinet.wiring import Running
@@ -192,7 +192,8 @@ def test_a_zip_bomb_is_refused_fast_and_without_inflating_it(member):
         elapsed = time.perf_counter() - started
     assert elapsed < 1.0
     assert peak[0] < 4 * MIB  # the member is 40 MiB inflated
-    assert "32 MiB" in refused.value.en and "32 МіБ" in refused.value.uk
+    assert "32 MiB" in refused.value.text("en") and "32 МіБ" in refused.value.text("uk")
+    assert str(refused.value) == refused.value.text("uk")  # the council's language
 
 
 def test_a_member_larger_than_the_peek_cap_is_not_read_whole():
@@ -238,7 +239,7 @@ def test_archives_with_too_many_entries_are_refused_before_their_directory_is_pa
         filetypes.sniff(crowd)
     assert time.perf_counter() - started < 0.05  # zipfile alone takes >1 s to list them
     # The end record may lie about the count: the directory's size, then the real count, hold.
-    with pytest.raises(UnusualArchive, match="directory"):
+    with pytest.raises(UnusualArchive, match="каталог архіву"):
         filetypes.sniff(many_entries(25_000, claim=1))
     with pytest.raises(UnusualArchive, match="12000"):
         filetypes.sniff(many_entries(12_000, claim=1))
@@ -250,7 +251,7 @@ def test_encrypted_or_unusually_compressed_archives_are_refused():
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_LZMA) as z:  # LZMA inflates without a bound
         z.writestr("[Content_Types].xml", CONTENT_TYPES)
         z.writestr("word/document.xml", "<w:document/>")
-    with pytest.raises(UnusualArchive, match="compression"):
+    with pytest.raises(UnusualArchive, match="незвичним методом"):
         filetypes.sniff(buf.getvalue())
 
 
@@ -272,7 +273,7 @@ async def test_inspection_runs_off_the_event_loop(bomb, crowd):
                          max_bytes=25 * MIB)
     async with loop_lag() as lag:
         for hostile in (bomb, crowd):
-            with pytest.raises(domain.SittingError, match="archive"):
+            with pytest.raises(domain.SittingError, match="архів"):
                 await domain.prepare_file_off_loop(ctx, hostile, "bomb.docx")
             assert await appeal_input.sniff_off_loop(hostile) is None
         good = await domain.prepare_file_off_loop(ctx, good_docx(), "good.docx")
@@ -325,9 +326,9 @@ def test_a_citizen_display_name_is_marked_cleaned_and_capped():
     assert citizen_display_name("Секретаріат\u202e") == "Громадянин: Секретаріат"
     assert citizen_display_name("Kabinet bot\n") == "Громадянин: Kabinet bot"
     long = citizen_display_name("Я" * 500)
-    assert long.startswith(CITIZEN) and long.endswith("…")
-    assert len(long) == len(CITIZEN) + DISPLAY_NAME_MAX
-    assert citizen_display_name("\u202e") == CITIZEN.strip()
+    assert long.startswith(citizen_marker()) and long.endswith("…")
+    assert len(long) == len(citizen_marker()) + DISPLAY_NAME_MAX
+    assert citizen_display_name("\u202e") == citizen_marker().strip() == "Громадянин:"
 
 
 def test_intake_stores_the_name_cleaned_and_refuses_one_that_is_empty_once_cleaned():
@@ -416,9 +417,9 @@ async def test_bombs_dropped_in_a_sitting_room_get_a_refusal_and_a_good_draft_is
         replies = [await wait_for(lambda e=e: _bot_reply(kabinet, room_id, e), timeout=60,
                                   what="the bot's reply") for e in dropped]
     bodies = [r["content"]["body"] for r in replies]
-    assert bodies[0].startswith("❌") and "over 32 MiB" in bodies[0], bodies[0]
-    assert bodies[1].startswith("❌") and "too many entries" in bodies[1], bodies[1]
-    assert bodies[2].startswith("✅") and "№ 1" in bodies[2], bodies[2]
+    assert bodies[0].startswith("❌") and "понад 32 МіБ" in bodies[0], bodies[0]
+    assert bodies[1].startswith("❌") and "забагато файлів" in bodies[1], bodies[1]
+    assert bodies[2].startswith("✅") and "№ 1 «Про бюджет» (1 сторінка, " in bodies[2], bodies[2]
     assert lag[0] < 0.5
     async with kabinet.store.session() as s:
         items = (await s.scalars(select(domain.AgendaItem)
@@ -447,7 +448,7 @@ async def test_an_appeal_with_a_zip_bomb_attached_is_refused_and_a_good_docx_acc
 async def _displayname(kabinet, room_id: str, user_id: str) -> str | None:
     state = await kabinet.hs.request(Method.GET, Path.v3.rooms[room_id].state["m.room.member"][user_id])
     name = state.get("displayname")
-    return name if name and name.startswith(CITIZEN) else None
+    return name if name and name.startswith(citizen_marker()) else None
 
 
 @pytest.mark.parametrize(("hostile", "shown"), [

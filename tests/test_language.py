@@ -45,12 +45,6 @@ def names(text: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(text) if f}
 
 
-@pytest.fixture
-def english() -> Iterator[None]:
-    language.use("en")
-    yield
-    language.use("uk")
-
 
 def test_every_text_is_translated_with_its_placeholders() -> None:
     catalog, missing, wrong = ukrainian(), [], []
@@ -111,6 +105,16 @@ CYRILLIC = re.compile(r"[А-Яа-яІіЇїЄєҐґ]")
 # A Cyrillic literal outside the catalogs is allowed only as a command word or option the people
 # type ("!реєстрація", "за"), which is input, not text the bot writes.
 TYPED_WORD = re.compile(r"^!?[а-яіїєґ'ʼ’_-]+$")
+# Data, not text: the official transliteration table (KMU resolution 55 of 2010) and the words
+# people type to search the directory ("округ 5").
+DATA_FILES = {"council/directory/translit.py", "council/directory/search.py"}
+# Single literals that are data: the characters an item number may hold (К-1), the roster's
+# default positions (the council's own words in its roster file, not the bot's), the prefix of
+# an appeal's registration number.
+DATA_LITERALS = {("council/sittings/inputs.py", r"^[0-9A-Za-zА-Яа-яІіЇїЄєҐґ./\-]+$"),
+                 ("council/roster.py", "Секретаріат міської ради"),
+                 ("council/roster.py", "Міський голова"),
+                 ("council/appeals/values.py", "Д-")}  # the appeal number: Д-2026/000123
 
 
 def test_the_bot_writes_no_literal_ukrainian() -> None:
@@ -120,6 +124,8 @@ def test_the_bot_writes_no_literal_ukrainian() -> None:
     found = []
     for folder in ("council", "appservice", "bridges"):
         for path in sorted((REPO / folder).rglob("*.py")):
+            if str(path.relative_to(REPO)) in DATA_FILES:
+                continue
             tree = ast.parse(path.read_text(encoding="utf-8"))
             docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                           if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
@@ -128,6 +134,7 @@ def test_the_bot_writes_no_literal_ukrainian() -> None:
             for node in ast.walk(tree):
                 if (isinstance(node, ast.Constant) and isinstance(node.value, str)
                         and id(node) not in docstrings and CYRILLIC.search(node.value)
-                        and not TYPED_WORD.match(node.value.strip())):
+                        and not TYPED_WORD.match(node.value.strip())
+                        and (str(path.relative_to(REPO)), node.value) not in DATA_LITERALS):
                     found.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value[:70]!r}")
     assert not found, f"{len(found)} literals:\n" + "\n".join(found)

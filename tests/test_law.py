@@ -24,7 +24,8 @@ def test_local_self_government_art46_p10_sitting_announced_ten_days_ahead(announ
     assert (warning is not None) == warns
     if warning:
         assert warning.rule == law.ART46_P10
-        assert "ст. 46" in warning.message_uk and "art. 46" in warning.message_en
+        # The council's language for the bot; any reader's for the web.
+        assert "ст. 46" in warning.text and "art. 46" in warning.render("en")
 
 
 def test_access_to_public_information_art15_p3_counts_working_days_only():
@@ -35,7 +36,7 @@ def test_access_to_public_information_art15_p3_counts_working_days_only():
     assert law.access_to_public_information_art15_p3(date(2026, 11, 20), sitting, UA) is None
     late = law.access_to_public_information_art15_p3(date(2026, 12, 4), sitting, UA)
     assert late is not None and late.rule == law.ART15_P3
-    assert "03.12.2026" in late.message_uk
+    assert "03.12.2026" in late.text and "03.12.2026" in late.render("en")
 
 
 def test_public_holidays_are_not_working_days():
@@ -68,3 +69,12 @@ def test_the_calendar_is_data_that_can_be_replaced(tmp_path):
     broken.write_text("fixed: {\"13-45\": x}\n", encoding="utf-8")
     with pytest.raises(ValueError, match="holiday calendar"):
         holidays.load(broken)
+
+
+def test_warnings_speak_ukrainian_with_plurals_and_english_on_request():
+    one_day = law.local_self_government_art46_p10(date(2026, 12, 10), date(2026, 12, 11))
+    three = law.local_self_government_art46_p10(date(2026, 12, 8), date(2026, 12, 11))
+    assert one_day is not None and three is not None
+    assert one_day.text.startswith("⚠️ засідання оголошено за 1 день до його проведення")
+    assert "за 3 дні до" in three.text and "/" not in three.text  # one language, not two
+    assert three.render("en").startswith("⚠️ the sitting was announced 3 days ahead")

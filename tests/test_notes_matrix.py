@@ -242,7 +242,7 @@ async def test_delivery_redacts_with_the_redact_api_in_any_room_version(running:
     async with kabinet.store.session() as s:
         await outbox.enqueue(s, key, room_id, "m.room.message", {"msgtype": "m.text", "body": "Геть"})
         await outbox.enqueue(s, key + ":redaction", room_id, messages.REDACTION,
-                             messages.redaction(outbox.EVENT_REF + key, "тест"))
+                             messages.redaction(outbox.EVENT_REF + key, messages.DELETED_REASON))
     kabinet.delivery.poke()
 
     async def sent() -> str | None:

@@ -14,6 +14,7 @@ from council.appeals import NewAppeal
 from council.appeals.operations import APPEAL_KEY
 from council.models import OutboxMessage
 from council.notes import messages
+from council.notes.inputs import unknown_note
 from council.sittings import AgendaItem
 from council.store import Store
 from tests.votes_support import mxid, plenary_with_items, small_roster
@@ -187,3 +188,13 @@ async def test_the_appeal_rooms_opening_message_carries_the_marker_without_perso
         assert found is not None
     assert marker == {"id": appeal, "number": found.number}
     assert notes.marker_subject(card.content) == f"appeal:{appeal}"
+
+
+
+def test_the_notes_room_is_told_in_the_councils_language(english: None) -> None:
+    assert messages.text("перевірити", "Appeal Д-1", edited=True) == \
+        "📝 Note from the web cabinet (edited) — Appeal Д-1\nперевірити"
+    assert messages.redaction("$e", messages.DELETED_REASON)["reason"] == \
+        "Note deleted in the web cabinet"
+    refused = unknown_note()
+    assert str(refused) == "no such note" and refused.text("uk") == "замітку не знайдено"

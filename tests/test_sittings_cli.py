@@ -66,18 +66,18 @@ def test_the_secretariat_publishes_a_session_from_the_command_line(tmp_path: Pat
         encoding="utf-8")
     for args, reason in [
         (("drafts", "add", 1, fake, "--number", "4", "--title", "Про фейк", "--initiator", "Хтось"),
-         "unsupported file type"),
+         "непідтримуваний тип файлу"),
         (("drafts", "add", 1, single, "--number", "3", "--title", "Ще раз", "--initiator", "Хтось"),
-         "already on this sitting's agenda"),
+         "уже є в порядку денному цього засідання"),
         (("drafts", "add", 7, single, "--number", "5", "--title", "Про щось", "--initiator", "Хтось"),
-         "sitting 7 not found"),
+         "засідання 7 не знайдено"),
         (("drafts", "add", 1, single, "--number", "5", "--title", "Про щось", "--initiator", "Хтось",
-          "--commission", "nope"), "unknown commission"),
+          "--commission", "nope"), "невідома комісія «nope»"),
         (("drafts", "add", 1, yaml_folder), "bad.odt: "),
         (("drafts", "add", 1, tmp_path / "missing.pdf", "--number", "6", "--title", "Про щось",
           "--initiator", "Хтось"), "cannot read"),
         (("sitting", "create", "--kind", "commission", "--body", "nope", "--title", "Засідання",
-          "--date", day, "--place", "Каб. 1"), "unknown commission"),
+          "--date", day, "--place", "Каб. 1"), "невідома комісія «nope»"),
         (("sitting", "create", "--title", "Засідання", "--date", "31.12.2026", "--place", "Зала"),
          "expected YYYY-MM-DD"),
     ]:

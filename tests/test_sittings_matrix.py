@@ -162,7 +162,7 @@ async def test_a_deputy_receives_the_draft_pinned_agenda_and_revision(settled, p
     relation = reply["content"]["m.relates_to"]
     assert relation["rel_type"] == "m.thread" and relation["event_id"] == event["event_id"]
     assert await download(deputy, kabinet.hs.url, reply["content"]["url"]) == revised
-    v2 = "№ 7 «Про тестове питання 7» — Секретаріат, версія 2 / v2"
+    v2 = "№ 7 «Про тестове питання 7» — Секретаріат, версія 2"
     latest = await wait_for(lambda: agenda_lists(v2), timeout=60,
                             what="the agenda edit showing version 2")
     assert latest["content"]["m.new_content"]["ua.kabinet.agenda"]["items"][0]["event_id"] \
@@ -207,17 +207,21 @@ async def test_a_file_dropped_by_the_secretariat_becomes_a_draft_one_by_a_deputy
     reply = await wait_for(lambda: _bot_reply(kabinet, room_id, staff_event), timeout=60,
                            what="the bot's confirmation in the thread")
     assert reply["content"]["m.relates_to"]["rel_type"] == "m.thread"
-    assert "№ 1" in reply["content"]["body"]
+    assert reply["content"]["body"].startswith("✅ Зареєстровано як проєкт рішення № 1 «Про благоустрій "
+                                               "парку» (1 сторінка, ")
     async with kabinet.store.session() as s:
         items = (await s.scalars(select(domain.AgendaItem)
                                  .where(domain.AgendaItem.sitting_id == sitting_id))).all()
         [version] = (await s.scalars(select(domain.DraftVersion)
                                      .where(domain.DraftVersion.item_id == items[0].id))).all()
-    # Events are handled in order: the deputy's file came first and was ignored.
+    # Events are handled in order: the deputy's file came first and is no draft (its sender is
+    # told so in its thread: tests/test_sittings_drops.py).
     assert [(i.number, i.title, i.room_event_id) for i in items] == [
         ("1", "Про благоустрій парку", staff_event)]
     assert kabinet.blobs.read(version.sha256) == staff_file
-    assert await _bot_reply(kabinet, room_id, deputy_event) is None
+    told = await wait_for(lambda: _bot_reply(kabinet, room_id, deputy_event), timeout=60,
+                          what="the answer to the deputy's file")
+    assert told["content"]["body"].startswith("ℹ️ Цей файл не додано до порядку денного")
     # The agenda follows, pointing at the dropped event itself.
     async def listed():
         _, edits = await agenda_versions(deputy, room_id)
@@ -237,7 +241,8 @@ async def test_a_file_that_is_not_a_document_gets_a_refusal_in_the_thread(settle
     kabinet.delivery.poke()
     reply = await wait_for(lambda: _bot_reply(kabinet, room_id, event_id), timeout=60,
                            what="the refusal")
-    assert "❌" in reply["content"]["body"] and "PDF" in reply["content"]["body"]
+    assert reply["content"]["body"] == ("❌ Файл не зареєстровано: непідтримуваний тип файлу (за "
+                                        "вмістом); дозволено PDF, DOCX, ODT")
     async with kabinet.store.session() as s:
         assert (await s.scalars(select(domain.AgendaItem)
                                 .where(domain.AgendaItem.sitting_id == sitting_id))).all() == []

@@ -181,10 +181,12 @@ async def test_late_announcement_and_late_drafts_are_flagged_not_refused(store, 
     assert [w.rule for ws in v.item_warnings.values() for w in ws] == [
         "access_to_public_information_art15_p3"]
     sid, iid = sitting.id, v.items[0][0].id
-    assert "art. 46" in rows[f"sitting:{sid}:law:local_self_government_art46_p10"].content["body"]
-    assert "art. 15" in rows[f"draft:{iid}:v1:law"].content["body"]
+    [late] = v.warnings
+    [[draft_late]] = v.item_warnings.values()
+    assert rows[f"sitting:{sid}:law:local_self_government_art46_p10"].content["body"] == late.text
+    assert rows[f"draft:{iid}:v1:law"].content["body"] == draft_late.text
     agenda = rows[f"agenda:{sid}:rev:1"].content["m.new_content"]
-    assert "art. 46" in agenda["body"] and "art. 15" in agenda["body"]
+    assert late.text in agenda["body"] and "⚠️ < 10 робочих днів (ст. 15 ч. 3)" in agenda["body"]
 
 
 async def test_creating_with_the_same_external_key_returns_the_same_sitting(store, ctx):
@@ -258,4 +260,57 @@ def test_a_long_agenda_stays_within_the_matrix_event_size_limit():
     assert size < 64 * 1024 - 2048  # room for the event's envelope
     new = content["m.new_content"]
     assert len(new["ua.kabinet.agenda"]["items"]) == 300  # every item, for clients and tools
-    assert "1. № 1 «" in new["body"] and "more on the website" in new["body"]
+    assert "1. № 1 «" in new["body"] and "повний порядок денний на сайті" in new["body"]
+
+
+async def test_a_commission_sitting_numbers_its_items_by_its_own_scheme(store, ctx):
+    """One way to number a new item (a file dropped in the room, the desk): the sitting's scheme,
+    after the largest number of that form; a number typed in another form is left alone."""
+    commission = await new_sitting(store, ctx, kind="commission", body="budget", number=None)
+    plenary = await new_sitting(store, ctx)
+    async with store.session() as s:
+        assert await domain.next_numbers(s, commission.id, 2) == ["К-1", "К-2"]
+        assert await domain.next_number(s, plenary.id) == "1"
+        for number in ("К-1", "7"):  # "7": typed by an API client, not the scheme's form
+            await domain.add_draft(s, ctx, commission.id, draft(number, None),
+                                   domain.prepare_file(ctx, pdf(number), "a.pdf"), source="api",
+                                   edit=False)
+        await domain.add_draft(s, ctx, plenary.id, draft("К-9", None),
+                               domain.prepare_file(ctx, pdf("9"), "a.pdf"), source="api", edit=False)
+        assert await domain.next_number(s, commission.id) == "К-2"
+        assert await domain.next_number(s, plenary.id) == "1"
+
+
+
+def test_the_agenda_and_the_sitting_room_speak_an_english_council_s_language(english):
+    from appservice.sittings.drops import not_a_draft
+    from appservice.sittings.rooms import sitting_spec
+    from council.sittings import agenda
+
+    roster = load_roster(DEMO_ROSTER)
+    item = agenda.ItemView(1, "C-1", "On the budget", "Secretariat", None, "active", 2, "b.pdf", "$e")
+    gone = agenda.ItemView(2, "C-2", "On the park", "Secretariat", None, "withdrawn", 1, "p.pdf", "$f")
+    heading = agenda.sitting_heading("commission", "Budget", None)
+    content = agenda.agenda_message(1, heading, "24.12.2026 10:00", "Room 5", 3, [item, gone], [])
+    assert content["body"] == ("📋 Agenda — Commission sitting: Budget\n🕙 24.12.2026 10:00, Room 5\n"
+                               "1. No. C-1 “On the budget” — Secretariat, version 2\n"
+                               "2. [WITHDRAWN] No. C-2 “On the park” — Secretariat, version 1\n"
+                               "Revision 3")
+    assert "<strong>withdrawn</strong>" in content["formatted_body"]
+    assert agenda.agenda_edit("agenda:1", content)["body"] == "* Agenda updated (revision 3)"
+    assert domain.item_number("commission", 3) == "C-3" and domain.item_number("plenary", 3) == "3"
+    room = sitting_spec(domain.Sitting(id=7, kind="plenary", body="council", title="Budget",
+                                       place="Hall", number="42",
+                                       starts_at=datetime(2026, 12, 24, 8, tzinfo=UTC)),
+                        roster, "localhost", KYIV)
+    assert room.name == "Session No. 42 · 24.12.2026 · Budget"
+    assert room.topic == ("Plenary session No. 42: Budget — 24.12.2026 10:00, Hall. The agenda is "
+                          "pinned; draft decisions come as files. The room is not encrypted: the "
+                          "bot reads files and votes.")
+    deputy = roster.deputies[0]
+    told = not_a_draft(roster, deputy.mxid("localhost"), "localhost")
+    assert told.startswith("ℹ️ This file was not added to the agenda") and "Cabinet — " in told
+    with pytest.raises(domain.SittingError) as refused:
+        domain.prepare_file(domain.Context(roster, BlobStore(Path("/nonexistent")), holidays.load(),
+                                           KYIV, 1024 * 1024), b"", "x.pdf")
+    assert str(refused.value) == "the file is empty" and refused.value.text("uk") == "файл порожній"

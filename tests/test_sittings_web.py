@@ -178,7 +178,8 @@ async def test_the_sitting_page_renders_the_agenda(page: Page, settled, staff, v
         "href", f"/sittings/{sid}/drafts/{await _item_id(base, sid, '2')}/1")
     # Three days ahead: both law checks warn, on the page too.
     await expect(page.locator(".law-warning").first).to_contain_text("ст. 46")
-    await expect(page.locator("#item-1 .law-warning")).to_contain_text("ст. 15")
+    await expect(page.locator("#law-note-1")).to_contain_text("ст. 15")  # said once, marked
+    await expect(page.locator("#item-1 .law-mark a")).to_have_attribute("href", "#law-note-1")
     await expect(page.locator("#paper")).to_contain_text("80")
     await assert_fits_horizontally(page, viewport)
     await page.goto("/sittings")

@@ -450,3 +450,29 @@ async def test_deputies_cannot_run_votes_and_bad_items_are_refused(inst, people)
     assert await stored_votes(inst, hall) == []
     polls = [e for e in await timeline(inst, hall.room_id) if e["type"] == domain.POLL_START]
     assert polls == []  # neither a ballot nor a vote was opened
+
+
+async def test_help_in_a_sitting_room_shows_each_person_what_they_may_do_there(inst, people):
+    """`!допомога` asks each command's permission hook: a deputy is told how to register and vote
+    (the polls) and what they may declare, not how to run the sitting; the secretariat is told
+    how to run it; in a deputy's notes room the note command and nothing of sittings."""
+    hall = await new_sitting(inst, people)
+    deputy = await command(inst, people[A], hall.room_id, "!допомога")
+    assert deputy.startswith("Команди бота «Кабінет депутата», доступні вам тут:"), deputy
+    assert "«Присутній»; «За», «Проти» або «Утримався»" in deputy
+    assert "!відсутній (!відсутня, !absent)" in deputy and "!конфлікт (!conflict)" in deputy
+    for running in ("!реєстрація", "!голосування", "!закрити", "!нотатка"):
+        assert running not in deputy, running
+    clerk = await command(inst, people[CLERK], hall.room_id, "!help")
+    for running in ("!реєстрація (!registration) — відкрити реєстрацію",
+                    "!голосування (!vote) <№ питання> [загальна|процедурна|2/3]",
+                    "!закрити (!close) — завершити голосування"):
+        assert running in clerk, running
+    assert "«Присутній»" not in clerk  # the secretariat does not vote
+
+    notes_room = await registry.room_id(inst.kabinet.store, registry.notes(A))
+    assert notes_room is not None
+    mine = await command(inst, people[A], notes_room, "!допомога")
+    assert "!нотатка (!note) <засідання>/<№ питання> <текст>" in mine
+    for other in ("!реєстрація", "!голосування", "!відсутній", "!конфлікт", "«За»"):
+        assert other not in mine, other

@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from council import votes as domain
+from council.language import Text
 from council.models import OutboxMessage
 from council.store import Store
-from council.votes import tally
+from council.votes import ballots, tally
+from council.votes.opendata import PORTAL_OUTCOME, PORTAL_RESULT
 from tests.votes_support import Hall, context, mxid, plenary_with_items, small_roster
 
 STAFF = domain.Actor.staff_tool("cli")
@@ -238,3 +240,17 @@ def test_responses_are_read_in_both_forms() -> None:
     assert tally.judge(["for", "against"]) == ("malformed", None)
     assert tally.judge(["yes"]) == ("unknown_answer", None)
     assert tally.threshold("two_thirds", 43, 30) == 29 and tally.threshold("total", 43, 30) == 22
+
+
+
+def test_the_bot_speaks_the_councils_language_and_a_refusal_each_readers(english: None) -> None:
+    assert ballots.count_text(3, 7, 4) == "📋 Registered 3 of 7. Quorum: no ⛔ (4 needed)"
+    poll = ballots.vote_poll(1, 2, "3", "Про бюджет", "procedural", 4, 7, None)
+    assert poll["body"].splitlines() == [
+        "Vote 2: item 3 «Про бюджет». Threshold: 4 «For» (majority of those registered "
+        "(procedural), composition 7)", "1. For", "2. Against", "3. Abstain"]
+    refusal = domain.VoteError("KB_NO_VOTE", Text("no vote is open now"))
+    assert str(refusal) == "no vote is open now"  # the council's language, for the bot
+    assert refusal.text("uk") == "зараз немає відкритого голосування"
+    # The open data keep the portal's Ukrainian values whatever the council's language.
+    assert PORTAL_RESULT["conflict"] == "Не голосував" and PORTAL_OUTCOME["adopted"] == "Прийнято"

@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from council import language
 from council import votes as domain
 from council.models import OutboxMessage
 from council.store import Store
@@ -234,6 +235,26 @@ async def test_the_pdf_has_one_page_per_closed_vote_with_the_names(site: Site) -
     assert "Bondar Іван Петрович" in first and "Марцінків Руслан Романович" in first
     assert "НЕ ПРИЙНЯТО" in first and "Позафракційні" in first
     assert re.search(r"SHA-256: [0-9a-f]{64}", first)
+    # The council's official document, in the council's language only: no English halves.
+    assert "Результати поіменного голосування № 1" in first and "Поріг 4 «За»" in first
+    assert "Рішення НЕ ПРИЙНЯТО" in first and "Конфлікт інтересів:" in first
+    every = "\n".join(page.extract_text() for page in [*empty.pages, *reader.pages])
+    assert " / " not in every and not re.search(r"\b(Roll-call|For|needed|Conflicts|Decision)\b",
+                                                 every)
+
+
+async def test_the_pdf_is_in_an_english_councils_language(site: Site) -> None:
+    await seed_two_votes(site.hall)
+    language.use("en")
+    try:
+        status, _, body = await get(f"{site.url}/sittings/{site.sid}/votes.pdf")
+    finally:
+        language.use("uk")
+    assert status == 200
+    first = PdfReader(io.BytesIO(body)).pages[0].extract_text()
+    assert "Roll-call vote results No. 1" in first and "Decision: NOT ADOPTED" in first
+    assert "Independent" in first and "Conflict of interest" in first
+    assert not re.search(r"Результати|Поріг|Рішення|Позафракційні", first)
 
 
 # -- the hall view ---------------------------------------------------------------------------

@@ -137,7 +137,8 @@ async def test_healthz_reports_every_dependency_ok(demo: Running) -> None:
         assert resp.status == 200
         assert resp.content_type == "application/json"
         assert await resp.json() == {"database": "ok", "homeserver": "ok", "appservice": "ok",
-                                     "events": {"waiting": 0, "parked": 0}}
+                                     "events": {"waiting": 0, "parked": 0},
+                                     "leader": {"leading": True, "alone": True}, "ready": True}
 
 
 async def test_an_unknown_page_gives_a_404_not_a_stack_trace(page: Page) -> None:

@@ -10,9 +10,9 @@ import jinja2
 from aiohttp import web
 
 from council.roster import Roster
-from web import cache, directory, openapi
+from web import cache, directory, health, i18n, openapi
 from web.errors import MAX_BODY, error_middleware, quiet_client_faults
-from web.health import CHECKS, Check, healthz
+from web.health import Check
 from web.pages import ROSTER, SITE, SiteInfo, render
 
 __all__ = ["SiteInfo", "create_app"]
@@ -70,22 +70,14 @@ def create_app(site: SiteInfo, roster: Roster, checks: dict[str, Check]) -> web.
     quiet_client_faults()
     app[SITE] = site
     app[ROSTER] = roster
-    app[CHECKS] = checks
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(default=True), undefined=jinja2.StrictUndefined,
+        filters=i18n.FILTERS,
     )
     app.router.add_get("/", index, name="index")
-    app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_static("/static/", HERE / "static", name="static")
     openapi.setup(app, f"Kabinet — {site.council_name}")
     directory.setup(app)  # reads the roster only: mounted with the site, as /deputies always was
-    health = {"content": {"application/json": {"schema": {  # each check "ok" or "failing"
-        "type": "object", "additionalProperties": True}}}}
-    openapi.register(app, {"/healthz": {"get": {
-        "operationId": "healthz",
-        "summary": "Health of the database, the homeserver and the appservice",
-        "responses": {"200": {**health, "description": "All checks ok"},
-                      "503": {**health, "description": "Something is failing"}},
-    }}})
+    health.setup(app, checks)  # /healthz and /readyz
     return app

@@ -232,6 +232,7 @@ PAGE_MESSAGES = {
     429: N_("Too many submissions from your address. Please try again later."),
 }
 PAGE_DEFAULT = N_("The request was not accepted.")
+INTERNAL = N_("Internal error; it has been logged")  # the 500 page and the API's 500
 
 
 def _error_page(request: web.Request, status: int, headers: dict[str, str] | None = None
@@ -281,6 +282,15 @@ async def _guard_body(request: web.Request) -> None:
             await request.post()
 
 
+def _internal_error_page(request: web.Request) -> web.Response:
+    """The bare 500 page (no template: rendering may be what failed), in the page's language."""
+    lang = i18n.request_locale(request)
+    said = i18n.translations(lang).gettext(INTERNAL)
+    return web.Response(status=500, content_type="text/html", text=(
+        f'<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{said}</title>'
+        f"<h1>{said}</h1></html>"))
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """No stack trace ever reaches a user: bad input is a 4xx, unexpected errors a stable 500."""
@@ -311,6 +321,5 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if _is_api(request):
-            return json_error(500, "KB_INTERNAL", "Internal error; it has been logged")
-        return web.Response(status=500, content_type="text/html",
-                            text="<h1>Внутрішня помилка / Internal error</h1>")
+            return json_error(500, "KB_INTERNAL", INTERNAL)
+        return _internal_error_page(request)

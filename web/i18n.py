@@ -3,19 +3,18 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import cache
-from io import BytesIO
 from pathlib import Path
 
 from aiohttp import web
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 from jinja2 import pass_context
 from jinja2.runtime import Context
+
+from council import language
 
 LOCALES = ("uk", "en")
 DEFAULT = "uk"
@@ -26,25 +25,11 @@ COOKIE = "lang"
 API_LANGUAGE: ContextVar[str] = ContextVar("api_language", default=DEFAULT)
 
 
-def _compiled(po: Path, locale: str) -> Translations:
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=locale)
-    buf = BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return Translations(fp=buf)
-
-
 @cache
 def translations(locale: str) -> NullTranslations:
     folder = LOCALE_DIR / locale / "LC_MESSAGES"
-    files = sorted(folder.glob("*.po"), key=lambda p: (p.name != "messages.po", p.name))
-    if not files:
-        return NullTranslations()
-    merged = _compiled(files[0], locale)
-    for po in files[1:]:
-        merged.merge(_compiled(po, locale))
-    return merged
+    return language.merged(sorted(folder.glob("*.po"),
+                                  key=lambda p: (p.name != "messages.po", p.name)), locale)
 
 
 def request_locale(request: web.Request) -> str:
@@ -78,8 +63,7 @@ def accepted_locale(header: str) -> str:
 
 # -- numbers and units on pages (registered as Jinja filters by web.app) --------------------------
 
-# The units' msgids (translated where shown): bytes, then each step of 1024.
-UNITS = ("{size} B", "{size} KB", "{size} MB", "{size} GB")
+NBSP = "\xa0"  # a number and its unit stay on one line
 
 
 def number(value: float, lang: str, decimals: int = 0) -> str:
@@ -89,23 +73,20 @@ def number(value: float, lang: str, decimals: int = 0) -> str:
 
 
 def page_count(pages: int | None, lang: str) -> str:
-    """ "1 сторінка", "2 сторінки", "5 сторінок" ("1 page", "5 pages"); nothing for None."""
+    """ "1 сторінка", "2 сторінки", "5 сторінок" ("1 page", "5 pages"), unbroken; nothing for
+    None."""
     if pages is None:
         return ""
     return translations(lang).ngettext("{n} page", "{n} pages", pages).format(
-        n=number(pages, lang))
+        n=number(pages, lang)).replace(" ", NBSP)
 
 
 def file_size(size: int | None, lang: str) -> str:
-    """Bytes in the largest unit that keeps the number at least 1 (binary steps, as file
-    managers count): "830 Б", "12,3 КБ", "4,2 МБ" ("12.3 KB")."""
+    """Bytes as `council.language.size` says them (one rule for the bot and the site), in the
+    page's language and unbroken: "830 Б", "12,3 КБ", "4,2 МБ" ("12.3 KB")."""
     if size is None:
         return ""
-    value, unit = float(size), 0
-    while value >= 1024 and unit < len(UNITS) - 1:
-        value, unit = value / 1024, unit + 1
-    return translations(lang).gettext(UNITS[unit]).format(
-        size=number(value, lang, decimals=1 if unit else 0))
+    return language.size(size, lang).replace(" ", NBSP)
 
 
 @pass_context

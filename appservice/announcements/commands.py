@@ -14,16 +14,19 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from appservice.commands import Command, Commands, Invocation
+from appservice.commands import Command, Commands, Invocation, Place
 from council import announcements as domain
+from council.language import Text, _
 from council.models import utcnow
 from council.roster import Roster
 
 COMMAND_WORDS = ("!announce", "!оголосити")
 PIN_WORDS = frozenset({"pin", "закріпити"})
-USAGE = ("!announce [pin] [7d] <текст> (!оголосити [закріпити] [7д]) — оголошення в кімнату "
-         "«Оголошення»; pin — закріпити, 7d/12h — строк дії / an announcement; pin it, for a term")
-NOT_STAFF = "⛔ Оголошення публікує лише секретаріат / Only the secretariat posts announcements"
+
+
+HELP = Text("an announcement in the “Announcements” room; pin: pin it, 7d/12h: for how long")
+SYNTAX = Text("[pin] [7d] <text>")
+NOT_STAFF = Text("Only the secretariat posts announcements")
 
 
 @dataclass(frozen=True)
@@ -60,17 +63,22 @@ class AnnounceCommand:
     on_posted: Callable[[], None] = lambda: None  # delivery is poked by the transaction server
 
     def install(self, commands: Commands) -> None:
-        commands.register(Command(COMMAND_WORDS, USAGE, self.announce))
+        self.command = Command(COMMAND_WORDS, HELP, self.announce, allowed=self.allowed,
+                               syntax=SYNTAX, refusal=NOT_STAFF)
+        commands.register(self.command)
+
+    async def allowed(self, sender: str, place: Place) -> bool:
+        """The secretariat, in a room the bot manages (the one permission hook: `!допомога`
+        asks it too)."""
+        ctx = self.context()
+        return place.kind is not None and sender in ctx.roster.secretariat_mxids(ctx.server_name)
 
     async def announce(self, call: Invocation) -> None:
         ctx = self.context()
         sender = str(call.event.sender)
-        if call.room_kind is None or sender not in ctx.roster.secretariat_mxids(ctx.server_name):
-            await call.reply(NOT_STAFF)
-            return
         parsed = parse_args(call.args)
         if parsed is None:
-            await call.reply(f"❌ {USAGE}")
+            await call.reply(self.command.usage())
             return
         now = utcnow()
         try:
@@ -79,15 +87,15 @@ class AnnounceCommand:
             row = await domain.post(call.session, spec, sender, "matrix", ctx.tz,
                                     command_event_id=str(call.event.event_id), now=now)
         except domain.AnnouncementError as exc:
-            await call.reply(f"❌ Не опубліковано: {exc.uk} / Not posted: {exc.en}")
+            await call.reply("❌ " + _("Not posted: {reason}", reason=exc.text()))
             return
         except ValidationError:
-            await call.reply(f"❌ Не опубліковано: текст до {domain.MAX_TEXT} символів / Not posted: "
-                             f"at most {domain.MAX_TEXT} characters")
+            await call.reply("❌ " + _("Not posted: the text may have at most {n} characters",
+                                       n=domain.MAX_TEXT))
             return
-        until = (f", діє до {row.expires_at.astimezone(ctx.tz):%d.%m.%Y %H:%M}"
-                 if row.expires_at else "")
-        pinned = ", закріплено" if row.pinned else ""
-        await call.reply(f"✅ Оголошення № {row.id} опубліковано в кімнаті «Оголошення»{pinned}{until} "
-                         f"/ Announcement posted")
+        details = ([_("pinned")] if row.pinned else []) + (
+            [_("valid until {moment}", moment=f"{row.expires_at.astimezone(ctx.tz):%d.%m.%Y %H:%M}")]
+            if row.expires_at else [])
+        await call.reply("✅ " + _("Announcement No. {number} posted in the “Announcements” room",
+                                   number=row.id) + "".join(f", {d}" for d in details))
         self.on_posted()

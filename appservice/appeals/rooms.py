@@ -37,6 +37,7 @@ from appservice.rooms import (
 from council import appeals
 from council import rooms as registry
 from council.appeals import Appeal, texts
+from council.language import Text
 from council.names import citizen_display_name
 from council.roster import Roster
 from council.store import Store
@@ -45,7 +46,7 @@ from council.worker import Worker
 log = logging.getLogger(__name__)
 
 KIND = "appeal"  # the `ua.kabinet.room` kind of appeal rooms
-HANDED_OVER = "Звернення передано / The appeal was handed over"
+HANDED_OVER = Text("The appeal was handed over")
 
 
 class AppealRooms(Worker):
@@ -166,7 +167,7 @@ class AppealRooms(Worker):
             return True
         all_deputies = frozenset(self._deputy_mxids([d.id for d in self.roster().deputies]))
         changes = await reconcile_members(self.hs, room_id, frozenset(self._deputy_mxids(wanted)),
-                                          all_deputies, reason=HANDED_OVER)
+                                          all_deputies, reason=str(HANDED_OVER))
         if changes.problems:
             log.warning("appeal %s: %d invite(s) refused; will retry", appeal_id, len(changes.problems))
             return False

@@ -12,15 +12,16 @@ from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from appservice.commands import Command, Commands, Invocation
+from appservice.commands import Command, Commands, Invocation, Place
 from council import directory as domain
+from council.language import Text, _
 
 WHO_WORDS = ("!хто", "!who")
 DM_WORDS = ("!написати", "!dm")
-WHO_USAGE = ("!хто <ім'я, фракція, округ або комісія> (!who) — контакти колег, напр. !хто Ткачук, "
-             "!хто округ 5 / find colleagues")
-DM_USAGE = ("!написати <ім'я> (!dm) — приватний чат з колегою або секретаріатом, напр. "
-            "!написати Ткачук / a direct chat with a colleague")
+WHO_HELP = Text("colleagues' contacts, e.g. !who Tkachuk, !who district 5")
+WHO_SYNTAX = Text("<name, faction, district or commission>")
+DM_HELP = Text("a direct chat with a colleague or the secretariat, e.g. !dm Tkachuk")
+DM_SYNTAX = Text("<name>")
 SHOWN = 5  # cards in one reply; the rest are listed by name
 
 
@@ -30,17 +31,19 @@ def refusal(text: str) -> str:
 
 def who_reply(query: str, matches: list[domain.Match]) -> str:
     if not matches:
-        return refusal(f"Нікого не знайдено за «{query}». Спробуйте прізвище, ім'я, фракцію, "
-                       f"номер округу або назву комісії / Nobody found")
+        return refusal(_("Nobody found for «{query}». Try a surname, a first name, a faction, a "
+                         "district number or a commission's name", query=query))
     cards = "\n\n".join(domain.card(m.entry) for m in matches[:SHOWN])
     rest = matches[SHOWN:]
-    more = f"\n\n…і ще {len(rest)}: " + "; ".join(m.entry.name for m in rest) if rest else ""
-    return f"🔎 Знайдено: {len(matches)}\n\n{cards}{more}"
+    more = "\n\n" + _("…and {n} more: {names}", n=len(rest),
+                      names="; ".join(m.entry.name for m in rest)) if rest else ""
+    return _("🔎 Found: {count}", count=len(matches)) + f"\n\n{cards}{more}"
 
 
-def ambiguous(query: str, matches: list[domain.Match]) -> str:
-    names = "\n".join(f"• {m.entry.name} — !написати {m.entry.id}" for m in matches)
-    return f"❓ За «{query}» знайдено кількох людей; уточніть, кому написати:\n{names}"
+def ambiguous(query: str, matches: list[domain.Match], word: str) -> str:
+    names = "\n".join(f"• {m.entry.name} — {word} {m.entry.id}" for m in matches)
+    return _("❓ Several people match «{query}»; say whom to write to:", query=query) \
+        + f"\n{names}"
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -57,24 +60,31 @@ class DirectoryCommands:
     context: Callable[[], domain.Context]
     on_request: Callable[[], None] = lambda: None  # after the commit: wake the direct chats' worker
 
-    def install(self, commands: Commands) -> None:
-        commands.register(Command(WHO_WORDS, WHO_USAGE, self.who, allowed=self.allowed))
-        commands.register(Command(DM_WORDS, DM_USAGE, self.dm, allowed=self.allowed))
+    def __post_init__(self) -> None:
+        self.who_command = Command(WHO_WORDS, WHO_HELP, self.who, allowed=self.allowed,
+                                   syntax=WHO_SYNTAX)
+        self.dm_command = Command(DM_WORDS, DM_HELP, self.dm, allowed=self.allowed,
+                                  syntax=DM_SYNTAX)
 
-    def allowed(self, sender: str, _kind: str | None) -> bool:
-        """The one permission of both commands: a council account (the directory is for them)."""
+    def install(self, commands: Commands) -> None:
+        commands.register(self.who_command)
+        commands.register(self.dm_command)
+
+    async def allowed(self, sender: str, _place: Place) -> bool:
+        """The one permission of both commands: a council account (the directory is for them),
+        in any room the bot is in."""
         return self.context().member(sender)
 
     async def who(self, call: Invocation) -> None:
         if not call.args:
-            await call.reply(WHO_USAGE.rpartition(" / ")[0])
+            await call.reply(self.who_command.usage())
             return
         ctx = self.context()
         await call.reply(who_reply(call.args, domain.search(ctx.roster, ctx.server_name, call.args)))
 
     async def dm(self, call: Invocation) -> None:
         if not call.args:
-            await call.reply(DM_USAGE.rpartition(" / ")[0])
+            await call.reply(self.dm_command.usage())
             return
         ctx = self.context()
         matches = domain.best(domain.search(ctx.roster, ctx.server_name, call.args))
@@ -82,12 +92,12 @@ class DirectoryCommands:
             await call.reply(who_reply(call.args, []))
             return
         if len(matches) > 1:
-            await call.reply(ambiguous(call.args, matches))
+            await call.reply(ambiguous(call.args, matches, self.dm_command.word()))
             return
         partner = matches[0].entry
         if partner.mxid == call.event.sender:
-            await call.reply(refusal("Це ви самі: вкажіть колегу або працівника секретаріату / "
-                                     "That is you"))
+            await call.reply(refusal(_("That is you: name a colleague or a member of the "
+                                       "secretariat")))
             return
         await domain.request_direct(call.session, str(call.event.event_id), str(call.event.room_id),
                                     call.event.sender, partner.mxid, partner.name)

@@ -26,6 +26,7 @@ from mautrix.types import RoomCreatePreset, UserID
 from appservice.homeserver import Homeserver
 from appservice.rooms import ACTIVE, FIXED_STATE, ROOM_STATE
 from council import directory as domain
+from council.language import _
 from council.store import Store
 from council.worker import Worker
 
@@ -74,8 +75,7 @@ async def ensure_direct(hs: Homeserver, people: People, generation: int, *, alia
         room_id = await hs.bot.create_room(
             alias_localpart=localpart, preset=RoomCreatePreset.TRUSTED_PRIVATE, is_direct=True,
             name=f"{people.asker_name} · {people.partner_name}",
-            topic="Приватний чат, створений ботом «Кабінет» на прохання одного з вас (!написати) / "
-                  "A direct chat made by the Kabinet bot",
+            topic=_("A direct chat made by the Kabinet bot at the request of one of you (!dm)"),
             invitees=[UserID(people.asker), UserID(people.partner)], initial_state=state,
             room_version=room_version)
     except MRoomInUse:  # made meanwhile by an earlier try of ours

@@ -1,6 +1,6 @@
-"""`!note <sitting id>/<item number> <text>` (`!нотатка`) in a notes room: a note filed under that
-agenda item's draft without forwarding the draft. Only the room's owner; an unknown item is
-answered and nothing is stored."""
+"""`!нотатка <sitting id>/<item number> <text>` (`!note`) in a notes room: a note filed under that
+agenda item's draft without forwarding the draft. Only the room's owner (the command's
+permission hook); an unknown item is answered and nothing is stored."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from appservice.commands import Command, Commands, Invocation
+from appservice.commands import Command, Commands, Invocation, Place
 from council import notes as domain
-from council.models import ManagedRoom
+from council.language import Text, _
 from council.sittings.tables import AgendaItem
 
 KINDS = frozenset({"notes"})
 COMMAND_WORDS = ("!note", "!нотатка")
-USAGE = ("!note <засідання>/<№ питання> <текст> (!нотатка) — замітка до проєкту рішення, напр. "
-         "!note 3/2 уточнити кошторис / a note on an agenda item's draft")
-NOT_OWNER = "⛔ Замітки тут пише лише власник кімнати / Only this room's owner writes notes here"
+HELP = Text("a note on an agenda item's draft, e.g. !note 3/2 check the estimate")
+SYNTAX = Text("<sitting>/<item> <text>")
+NOT_OWNER = Text("Only this room's owner writes notes here")
 # <sitting id>/<item number> <text>: ASCII digits for the id ("²".isdigit() is true).
 _ARGS = re.compile(r"([0-9]{1,18})/(\S{1,32})\s+(.+)", re.DOTALL)
 
@@ -51,28 +51,31 @@ async def resolve_item(session: AsyncSession, sitting_id: int, number: str) -> i
 class NoteCommands:
     context: Callable[[], domain.Context]
 
+    def __post_init__(self) -> None:
+        self.command = Command(COMMAND_WORDS, HELP, self.note, KINDS, self.owner, SYNTAX,
+                               NOT_OWNER)
+
     def install(self, commands: Commands) -> None:
-        commands.register(Command(COMMAND_WORDS, USAGE, self.note, KINDS))
+        commands.register(self.command)
+
+    async def owner(self, sender: str, place: Place) -> bool:
+        """The one permission: the person whose notes room this is."""
+        return place.kind == "notes" and place.ref is not None \
+            and self.context().owner_mxid(place.ref) == sender
 
     async def note(self, call: Invocation) -> None:
-        ref = await call.session.scalar(select(ManagedRoom.ref).where(
-            ManagedRoom.room_id == call.event.room_id, ManagedRoom.kind == "notes"))
-        owner = self.context().owner_mxid(ref) if ref is not None else None
-        if ref is None or owner is None or owner != call.event.sender:
-            await call.reply(NOT_OWNER)
-            return
         parsed = parse_args(call.args)
-        if parsed is None:
-            await call.reply(f"❌ {USAGE}")
+        if parsed is None or call.room_ref is None:
+            await call.reply(self.command.usage())
             return
         sitting_id, number, text = parsed
         item_id = await resolve_item(call.session, sitting_id, number)
         if item_id is None:
-            await call.reply(f"❌ Питання № {number} засідання {sitting_id} не знайдено; замітку не "
-                             f"збережено / No item {number} at sitting {sitting_id}: nothing stored")
+            await call.reply(_("❌ No item {number} at sitting {sitting}: the note was not saved",
+                               number=number, sitting=sitting_id))
             return
         subject = f"draft:{item_id}"
-        await domain.noted_in_matrix(call.session, domain.Author(owner, ref),
+        await domain.noted_in_matrix(call.session, domain.Author(call.event.sender, call.room_ref),
                                      str(call.event.event_id), text, subject)
         label = await domain.subject_label(call.session, subject)
-        await call.reply(f"✅ Замітку збережено: {label} / Note saved")
+        await call.reply(_("✅ Note saved: {label}", label=label))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -37,6 +37,31 @@ log = logging.getLogger(__name__)
 
 # (localpart, password, displayname) -> True if created, False if it existed.
 AccountCreator = Callable[[str, str, str], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far an apply has come: the roster's accounts and the rooms (wanted, and those no
+    longer wanted) looked at so far, out of all; invites sent so far (how many there will be is
+    known only as each room is looked at)."""
+
+    accounts: int = 0
+    accounts_total: int = 0
+    rooms: int = 0
+    rooms_total: int = 0
+    invites: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.accounts + self.rooms
+
+    @property
+    def total(self) -> int:
+        return self.accounts_total + self.rooms_total
+
+
+# Told after each account and each room (and once at the start): e.g. kabinet/progress.py.
+OnProgress = Callable[[Progress], None]
 
 
 @dataclass
@@ -135,13 +160,34 @@ class Reconciler:
         self.room_version = room_version
         self.create_account = create_account
 
-    async def apply(self, roster: Roster) -> Report:
+    async def apply(self, roster: Roster, progress: OnProgress | None = None) -> Report:
         report = Report()
         writes_before = self.hs.writes
-        council = await self._accounts(roster, report)
         specs = desired_rooms(roster, self.hs.server_name)
         room_ids = await registry.room_map(self.store)
+        desired_keys = {s.key for s in specs}
+        orphans = [k for k in room_ids if k not in desired_keys and _roster_key(k)]
+        counts = Progress(rooms_total=len(specs) + len(orphans))
+
+        def step(accounts: int = 0, rooms: int = 0, accounts_total: int = 0) -> None:
+            nonlocal counts
+            counts = replace(counts, accounts=counts.accounts + accounts, rooms=counts.rooms + rooms,
+                             accounts_total=counts.accounts_total + accounts_total,
+                             invites=report.invites)
+            if progress is not None:
+                progress(counts)
+
+        council = await self._accounts(roster, report, step)
         removable = {rid for key, rid in room_ids.items() if _roster_key(key)}
+
+        async def room(spec: RoomSpec) -> None:
+            await self._room(spec, room_ids, removable, council, report)
+            step(rooms=1)
+
+        async def retire(key: str) -> None:
+            await self._retire(key, room_ids[key], council, report)
+            step(rooms=1)
+
         pending = list(specs)
         while pending:  # children first: a space is handled once all its children have ids
             ready = [s for s in pending if all(c in room_ids for c in s.children)]
@@ -149,15 +195,13 @@ class Reconciler:
                 raise RuntimeError("space hierarchy has a cycle or a missing child")
             done = {s.key for s in ready}
             pending = [s for s in pending if s.key not in done]
-            await self.hs.gather(partial(self._room, s, room_ids, removable, council, report)
-                                 for s in ready)
-        desired_keys = {s.key for s in specs}
-        orphans = [k for k in room_ids if k not in desired_keys and _roster_key(k)]
-        await self.hs.gather(partial(self._retire, k, room_ids[k], council, report) for k in orphans)
+            await self.hs.gather(partial(room, s) for s in ready)
+        await self.hs.gather(partial(retire, k) for k in orphans)
         report.writes = self.hs.writes - writes_before
         return report
 
-    async def _accounts(self, roster: Roster, report: Report) -> set[str]:
+    async def _accounts(self, roster: Roster, report: Report,
+                        step: Callable[..., None]) -> set[str]:
         server = self.hs.server_name
         known = await registry.known_accounts(self.store)
         # The role is informational (nothing reads it back): who the roster said they were.
@@ -165,15 +209,18 @@ class Reconciler:
         people += [(roster.head, "head")] if roster.head else []
         people += [(p, "staff") for p in roster.secretariat]
         missing = [(p, role, p.mxid(server)) for p, role in people if p.mxid(server) not in known]
+        step(accounts=len(people) - len(missing), accounts_total=len(people))
 
         async def account(person: Person, mxid: str) -> bool:
             localpart, _, domain = mxid[1:].partition(":")
             if not (self.create_account and person.password and domain == server):
+                step(accounts=1)
                 return False
             created = await self.create_account(localpart, person.password, person.name)
             if created:
                 report.accounts_created += 1
                 report.note(f"created account {mxid} ({person.name})")
+            step(accounts=1)
             return created
 
         created = await self.hs.gather(partial(account, p, m) for p, _, m in missing)

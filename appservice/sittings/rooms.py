@@ -1,5 +1,6 @@
 """Sitting rooms on Matrix: created for each sitting, kept in step with the roster, and the
-file-drop handler that turns a secretariat member's file into a draft.
+file-drop handler (a secretariat member's file becomes a draft; anyone else is told where
+documents go: drops.py).
 
 Rooms are made here (idempotently: alias `#kabinet_sitting_<id>`, found again if the store lost
 the mapping), recorded in the registry, and linked into the `sittings` space. Everything
@@ -20,7 +21,6 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from mautrix.errors import MatrixRequestError
 from mautrix.types import (
-    ContentURI,
     Event,
     EventType,
     MessageEvent,
@@ -31,11 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from appservice.homeserver import Homeserver
 from appservice.rooms import RoomSpec, ensure_room, link_into_space, parent_state, reconcile_members, record
-from appservice.sittings import widgets
+from appservice.sittings import drops, widgets
 from council import outbox
 from council import rooms as registry
 from council import sittings as domain
 from council.files.blobs import BlobStore
+from council.language import Text, _
 from council.models import ManagedRoom, OutboxMessage, utcnow
 from council.roster import Roster
 from council.sittings import agenda
@@ -45,7 +46,8 @@ from council.worker import Worker
 log = logging.getLogger(__name__)
 
 KIND = "sitting"
-SHORT = {"plenary": "Сесія", "commission": "Комісія", "executive": "Виконком"}
+SHORT = {"plenary": Text("Session"), "commission": Text("Commission"),
+         "executive": Text("Executive committee")}
 POLL_START = "org.matrix.msc3381.poll.start"
 POLL_END = "org.matrix.msc3381.poll.end"
 
@@ -65,11 +67,14 @@ def sitting_spec(sitting: domain.Sitting, roster: Roster, server_name: str, tz: 
     members = frozenset(people[i] for i in domain.member_ids(roster, sitting.kind, sitting.body)
                         if i in people)
     starts = agenda.when(sitting.starts_at, tz)
-    number = f" № {sitting.number}" if sitting.number else ""
-    name = f"{SHORT.get(sitting.kind, 'Засідання')}{number} · {starts[:10]} · {sitting.title}"[:250]
-    topic = (f"{agenda.sitting_heading(sitting.kind, sitting.title, sitting.number)} — {starts}, "
-             f"{sitting.place}. Порядок денний закріплено; проєкти рішень — файлами. Кімната не "
-             f"шифрується: бот читає файли й голоси / Not encrypted: the bot reads files and votes.")
+    short = str(SHORT.get(sitting.kind) or _("Sitting"))
+    name = (_("{kind} No. {number} · {date} · {title}", kind=short, number=sitting.number,
+              date=starts[:10], title=sitting.title) if sitting.number
+            else f"{short} · {starts[:10]} · {sitting.title}")[:250]
+    topic = _("{heading} — {starts}, {place}. The agenda is pinned; draft decisions come as files. "
+              "The room is not encrypted: the bot reads files and votes.",
+              heading=agenda.sitting_heading(sitting.kind, sitting.title, sitting.number),
+              starts=starts, place=sitting.place)
     return RoomSpec(key=registry.sitting(sitting.id), kind=KIND, ref=str(sitting.id), name=name,
                     topic=topic, members=members, staff=staff & members, **sitting_power_overrides())
 
@@ -238,6 +243,8 @@ class SittingRooms(Worker):
     # -- the file-drop handler ---------------------------------------------------------------
 
     async def __call__(self, event: Event, session: AsyncSession) -> None:
+        """A file dropped into a sitting room: the secretariat's becomes a draft on the agenda
+        (appservice/sittings/drops.py), anyone else is told in its thread where documents go."""
         if event.type != EventType.ROOM_MESSAGE or not isinstance(event, MessageEvent):
             return
         content = event.content
@@ -250,43 +257,14 @@ class SittingRooms(Worker):
         if ref is None:
             return
         ctx = self.context()
-        if event.sender not in ctx.roster.secretariat_mxids(self.hs.server_name):
-            return  # deputies share files too; only the secretariat publishes drafts
-        await self._register(event, session, ctx, int(ref))
-
-    async def _register(self, event: MessageEvent, session: AsyncSession, ctx: domain.Context,
-                        sitting_id: int) -> None:
-        content = event.content
-        raw = content.serialize()
-        filename = raw.get("filename") or raw.get("body") or "draft"
-        caption = raw.get("body") if raw.get("filename") and raw.get("body") != raw.get("filename") \
-            else None
-        try:
-            size = int((raw.get("info") or {}).get("size") or 0)
-            if size > ctx.max_bytes:
-                raise domain.SittingError("KB_FILE_TOO_LARGE", "файл завеликий", "the file is too large")
-            if not raw.get("url"):
-                raise domain.SittingError("KB_ENCRYPTED", "зашифрований файл прочитати неможливо",
-                                          "an encrypted file cannot be read")
-            data = await self.hs.bot.download_media(ContentURI(raw["url"]))
-            file = await domain.prepare_file_off_loop(ctx, data, filename)
-            title = (caption or filename.rsplit(".", 1)[0]).strip()[:500] or "Проєкт рішення"
-            async with session.begin_nested():  # a refusal leaves nothing behind
-                number = await domain.next_number(session, sitting_id)
-                spec = domain.NewDraft(number=number, title=title if len(title) >= 3 else
-                                       f"Проєкт рішення {title}", initiator="Секретаріат")
-                await domain.add_draft(session, ctx, sitting_id, spec, file, source="matrix",
-                                       room_event_id=event.event_id)
-            text = (f"✅ Зареєстровано як проєкт рішення № {number} «{spec.title}» і додано до "
-                    f"порядку денного / Registered as draft No. {number} and added to the agenda")
-        except domain.SittingError as exc:
-            text = f"❌ Файл не зареєстровано: {exc.uk} / Not registered: {exc.en}"
-        except (MatrixRequestError, aiohttp.ClientError) as exc:
-            log.warning("cannot download %s: %s", raw.get("url"), exc)
-            text = ("❌ Не вдалося завантажити файл із сервера / Could not download the file from "
-                    "the homeserver")
-        await outbox.enqueue(session, f"reply:{event.event_id}", domain.room(sitting_id), "m.room.message",
-                             agenda.notice(text, thread_root=event.event_id))
+        if event.sender in ctx.roster.secretariat_mxids(self.hs.server_name):
+            text = await drops.register(self.hs, event, session, ctx, int(ref))
+        else:  # deputies share files too; only the secretariat publishes drafts
+            text = drops.not_a_draft(ctx.roster, event.sender, self.hs.server_name)
+        # One reply per file: the key is the event's (the transaction server handles an event
+        # once, and a retried one finds its reply enqueued).
+        await outbox.enqueue(session, f"reply:{event.event_id}", domain.room(int(ref)),
+                             "m.room.message", drops.thread_reply(text, event))
 
 
 class _Preupload(Worker):

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import outbox, rooms
 from council import sittings as domain
+from council.language import _
 from council.sittings import agenda
 
 WIDGETS = "im.vector.modular.widgets"
@@ -63,7 +64,7 @@ class WidgetPlan:
 
 def sitting_widget(plan: WidgetPlan, sitting_id: int) -> dict[str, Any]:
     # No title in it: a renamed sitting would otherwise change the widget (a new state event).
-    return {"type": "m.custom", "url": plan.page_url(sitting_id), "name": "Засідання / Sitting",
+    return {"type": "m.custom", "url": plan.page_url(sitting_id), "name": _("Sitting"),
             "id": SITTING_WIDGET, "creatorUserId": plan.bot_mxid, "data": {"sitting": sitting_id}}
 
 
@@ -75,10 +76,10 @@ def video_widget(plan: WidgetPlan, sitting_id: int) -> dict[str, Any]:
     host = urlsplit(link).netloc
     element_call = host.startswith("call.") or "/room" in urlsplit(plan.video_url or "").path
     return {"type": "m.custom" if element_call else "jitsi", "url": link,
-            "name": "Відеоконференція / Video conference", "id": VIDEO_WIDGET,
+            "name": _("Video conference"), "id": VIDEO_WIDGET,
             "creatorUserId": plan.bot_mxid,
             "data": {"domain": host, "conferenceId": plan.conference(sitting_id),
-                     "isAudioOnly": False, "title": "Відеоконференція засідання"}}
+                     "isAudioOnly": False, "title": _("The sitting's video conference")}}
 
 
 def layout(plan: WidgetPlan) -> dict[str, Any]:
@@ -105,9 +106,8 @@ def video_notice(plan: WidgetPlan, sitting_id: int) -> dict[str, Any] | None:
     link = plan.video_link(sitting_id)
     if link is None:
         return None
-    return agenda.notice(f"🎥 Дистанційне засідання: відеоконференція — {link} (у Element — "
-                         f"віджет «Відеоконференція» над стрічкою) / Remote sitting: join the "
-                         f"video conference at {link}")
+    return agenda.notice("🎥 " + _("Remote sitting: the video conference is at {link} (in Element, "
+                                   "the “Video conference” widget above the timeline)", link=link))
 
 
 def _digest(content: dict[str, Any]) -> str:
@@ -144,7 +144,7 @@ async def enqueue(session: AsyncSession, plan: WidgetPlan, sitting_id: int, *,
         key = f"sitting:{sitting_id}:widget:{state_key or 'layout'}:{before}:{_digest(content)}"
         added += await outbox.enqueue(session, key, room, event_type, content, state_key=state_key)
     notice = video_notice(plan, sitting_id) if announce else None
-    if notice is not None:
-        key = f"sitting:{sitting_id}:video:{_digest(notice)}"
+    if notice is not None:  # once per link, in whatever language it was said
+        key = f"sitting:{sitting_id}:video:{_digest({'link': plan.video_link(sitting_id)})}"
         added += await outbox.enqueue(session, key, room, "m.room.message", notice)
     return added

@@ -1,53 +1,70 @@
 """Bot commands in sitting rooms: registration, absences, conflicts of interest, votes.
 
-One permission check at the top of each handler, before its arguments are parsed (the domain
-checks again). On success the domain's own messages speak (the ballot, the poll, the result);
-a reply is sent only where nothing else shows it (an absence, a conflict recorded).
+Who may use each is the command's permission hook (`allowed`, asked by the framework before the
+handler and by `!допомога`): the chair and the secretariat run registration and votes; the
+body's members (and the secretariat, for them) notify absences and declare conflicts. The
+domain checks again. On success the domain's own messages speak (the ballot, the poll, the
+result); a reply is sent only where nothing else shows it (an absence, a conflict recorded).
+Registering and voting are answers to the bot's polls, not commands: the help says so.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
-from sqlalchemy import select
 
-from appservice.commands import Command, Commands, Invocation
+from appservice.commands import Command, Commands, Invocation, Permission, Place
 from appservice.votes.events import after_commit
 from council import votes as domain
-from council.models import ManagedRoom
+from council.language import Text, _
 from council.sittings import Sitting
+from council.votes.common import is_member, may_run
 from council.votes.inputs import MIN_DURATION
 
 KINDS = frozenset({"sitting"})
 
-USAGE = {
-    "registration": "!registration (!реєстрація) — відкрити реєстрацію / open registration",
-    "absent": "!absent <причина> (!відсутній) — повідомити про відсутність; секретаріат: !absent "
-              "<депутат> <причина> / notify an absence",
-    "vote": "!vote <№ питання> [total|procedural|2/3] [90s|5m|2m30s] (!голосування) — відкрити "
-            "поіменне голосування / open a roll-call vote",
-    "close": "!close (!закрити) — завершити голосування / close the vote",
-    "conflict": "!conflict <№ питання> <текст> (!конфлікт) — заявити конфлікт інтересів; "
-                "секретаріат: !conflict <№> <депутат> <текст> / declare a conflict of interest",
+HELP = {
+    "registration": Text("open registration"),
+    "absent": Text("notify an absence; the secretariat names the member first"),
+    "vote": Text("open a roll-call vote on an agenda item"),
+    "close": Text("close the vote"),
+    "conflict": Text("declare a conflict of interest; the secretariat names the member "
+                     "after the item"),
+    "answer": Text("🗳 register and vote by answering the bot's polls: «Present»; «For», "
+                   "«Against» or «Abstain»"),
 }
-NOT_RUNNER = ("⛔ Це може зробити лише головуючий або секретаріат / Only the chair of the sitting "
-              "or the secretariat can do this")
-NOT_MEMBER = ("⛔ Це можуть лише члени цього органу або секретаріат / Only members of this body "
-              "or the secretariat can do this")
-NO_SITTING = "Засідання для цієї кімнати не знайдено / No sitting for this room"
-SECRET = ("❌ Таємне голосування бот не проводить: воно йде бюлетенями за окремою процедурою. "
-          "Бот проводить лише відкрите поіменне голосування / Secret ballots are out of scope: "
-          "the bot runs open roll-call votes only")
-BAD_DURATION = (f"❌ Тривалість — від {MIN_DURATION} с до 24 год, напр. 90s, 5m, 2m30s / "
-                f"Duration: {MIN_DURATION} s to 24 h, e.g. 90s, 5m, 2m30s")
+SYNTAX = {
+    "absent": Text("[<member>] <reason>"),
+    "vote": Text("<item> [total|procedural|2/3] [90s|5m|2m30s]"),
+    "conflict": Text("<item> [<member>] <text>"),
+}
+WORDS = {
+    "registration": ("!registration", "!реєстрація"),
+    "absent": ("!absent", "!відсутній", "!відсутня"),
+    "vote": ("!vote", "!голосування"),
+    "close": ("!close", "!закрити"),
+    "conflict": ("!conflict", "!конфлікт"),
+}
+NOT_RUNNER = Text("Only the chair of the sitting or the secretariat can do this")
+NOT_MEMBER = Text("Only members of this body or the secretariat can do this")
+NO_SITTING = Text("No sitting for this room")
+SECRET = Text("Secret ballots are not run by the bot: they are held with paper ballots under "
+              "their own procedure. The bot runs open roll-call votes only")
+BAD_DURATION = Text("Duration: {min} s to 24 h, e.g. 90s, 5m, 2m30s", min=MIN_DURATION)
 
 # 90, 90s, 5m, 2m30s, 1h, and the Ukrainian 90с, 5хв, 1год. ASCII digits only: int("²") raises.
 _SECONDS = re.compile(r"[0-9]{1,6}")
-_DURATION = re.compile(r"(?:(?P<h>[0-9]{1,2})(?:h|год))?(?:(?P<m>[0-9]{1,4})(?:m|хв))?"
-                       r"(?:(?P<s>[0-9]{1,5})(?:s|с))?")
+UNITS = {"h": ("h", "год"), "m": ("m", "хв"), "s": ("s", "с")}  # typed after the number
+
+
+def _unit(name: str, digits: int) -> str:
+    return f"(?:(?P<{name}>[0-9]{{1,{digits}}})(?:{'|'.join(UNITS[name])}))?"
+
+
+_DURATION = re.compile(_unit("h", 2) + _unit("m", 4) + _unit("s", 5))
 
 
 def parse_duration(word: str) -> int | None:
@@ -62,70 +79,75 @@ def parse_duration(word: str) -> int | None:
 
 
 def refusal(exc: domain.VoteError) -> str:
-    return f"❌ {exc.uk} / {exc.en}"
+    return f"❌ {exc.text()}"
 
 
 @dataclass
 class VoteCommands:
     context: Callable[[], domain.Context]
     on_change: Callable[[int], None] = lambda _sitting_id: None  # after the commit: live views
+    commands: dict[str, Command] = field(default_factory=dict)
 
     def install(self, commands: Commands) -> None:
-        for word, handler, aliases in (
-            ("registration", self.registration, ("!registration", "!реєстрація")),
-            ("absent", self.absent, ("!absent", "!відсутній", "!відсутня")),
-            ("vote", self.vote, ("!vote", "!голосування")),
-            ("close", self.close, ("!close", "!закрити")),
-            ("conflict", self.conflict, ("!conflict", "!конфлікт")),
+        runner: tuple[Permission, Text] = (self.may_run, NOT_RUNNER)
+        member: tuple[Permission, Text] = (self.may_speak, NOT_MEMBER)
+        for name, handler, (hook, refused) in (
+            ("registration", self.registration, runner),
+            ("vote", self.vote, runner),
+            ("close", self.close, runner),
+            ("absent", self.absent, member),
+            ("conflict", self.conflict, member),
         ):
-            commands.register(Command(aliases, USAGE[word], handler, KINDS))
+            self.commands[name] = Command(WORDS[name], HELP[name], handler, KINDS, hook,
+                                          SYNTAX.get(name), refused)
+            commands.register(self.commands[name])
+        commands.register(Command((), HELP["answer"], None, KINDS, self.may_answer))
 
-    # -- who is who -------------------------------------------------------------------------
+    def usage(self, name: str) -> str:
+        return self.commands[name].usage()
 
-    async def _sitting(self, call: Invocation) -> Sitting | None:
-        ref = await call.session.scalar(select(ManagedRoom.ref).where(
-            ManagedRoom.room_id == call.event.room_id, ManagedRoom.kind == "sitting"))
-        sitting = await call.session.get(Sitting, int(ref)) if ref and ref.isdigit() else None
-        if sitting is None:
-            await call.reply(NO_SITTING)
-        return sitting
+    # -- who is who: the permission hooks ------------------------------------------------------
+
+    async def _sitting_at(self, place: Place) -> Sitting | None:
+        ref = place.ref if place.kind == "sitting" else None
+        return await place.session.get(Sitting, int(ref)) if ref and ref.isdigit() else None
 
     def _is_staff(self, ctx: domain.Context, mxid: str) -> bool:
         return mxid in ctx.roster.secretariat_mxids(ctx.server_name)
 
+    async def may_run(self, sender: str, place: Place) -> bool:
+        """The chair of this sitting or the secretariat (who may also act where the sitting
+        is not found: the handler says so)."""
+        ctx = self.context()
+        if self._is_staff(ctx, sender):
+            return True
+        sitting = await self._sitting_at(place)
+        return sitting is not None and may_run(ctx, sitting, domain.Actor.matrix(sender))
+
+    async def may_speak(self, sender: str, place: Place) -> bool:
+        """A member of the sitting's body, its chair, or the secretariat."""
+        ctx = self.context()
+        if self._is_staff(ctx, sender):
+            return True
+        sitting = await self._sitting_at(place)
+        return sitting is not None and (is_member(ctx, sitting, sender) or may_run(
+            ctx, sitting, domain.Actor.matrix(sender)))
+
+    async def may_answer(self, sender: str, place: Place) -> bool:
+        """Entitled to register and vote at this sitting."""
+        sitting = await self._sitting_at(place)
+        return sitting is not None and is_member(self.context(), sitting, sender)
+
+    async def _sitting(self, call: Invocation) -> tuple[domain.Context, Sitting] | None:
+        sitting = await self._sitting_at(call.place)
+        if sitting is None:
+            await call.reply(f"❌ {NO_SITTING}")
+            return None
+        return self.context(), sitting
+
     def _member_id(self, ctx: domain.Context, mxid: str) -> str | None:
         person = ctx.roster.people_by_mxid(ctx.server_name).get(mxid)
         return person.id if person else None
-
-    def _may_run(self, ctx: domain.Context, sitting: Sitting, mxid: str) -> bool:
-        me = self._member_id(ctx, mxid)
-        return self._is_staff(ctx, mxid) or (
-            me is not None and me in ctx.roster.chairs(sitting.kind, sitting.body))
-
-    def _is_member(self, ctx: domain.Context, sitting: Sitting, mxid: str) -> bool:
-        me = self._member_id(ctx, mxid)
-        return self._may_run(ctx, sitting, mxid) or (
-            me is not None and me in ctx.roster.voters(sitting.kind, sitting.body))
-
-    async def _runner(self, call: Invocation) -> tuple[domain.Context, Sitting] | None:
-        """The sitting, if the sender chairs it or is the secretariat."""
-        ctx, sitting = self.context(), await self._sitting(call)
-        if sitting is None:
-            return None
-        if not self._may_run(ctx, sitting, call.event.sender):
-            await call.reply(NOT_RUNNER)
-            return None
-        return ctx, sitting
-
-    async def _member(self, call: Invocation) -> tuple[domain.Context, Sitting] | None:
-        """The sitting, if the sender is one of its members, its chair or the secretariat."""
-        ctx, sitting = self.context(), await self._sitting(call)
-        if sitting is None:
-            return None
-        if not self._is_member(ctx, sitting, call.event.sender):
-            await call.reply(NOT_MEMBER)
-            return None
-        return ctx, sitting
 
     def _person(self, ctx: domain.Context, word: str) -> str | None:
         """A roster id, a full Matrix id or @localpart; None if it names nobody."""
@@ -141,7 +163,7 @@ class VoteCommands:
     # -- commands ---------------------------------------------------------------------------
 
     async def registration(self, call: Invocation) -> None:
-        found = await self._runner(call)
+        found = await self._sitting(call)
         if found is None:
             return
         ctx, sitting = found
@@ -154,56 +176,57 @@ class VoteCommands:
         self._changed(call, sitting.id)
 
     async def absent(self, call: Invocation) -> None:
-        found = await self._member(call)
+        found = await self._sitting(call)
         if found is None:
             return
         ctx, sitting = found
-        first, _, rest = call.args.partition(" ")
+        first, _sep, rest = call.args.partition(" ")
         named = self._person(ctx, first) if rest.strip() else None
         member = named or self._member_id(ctx, call.event.sender)
         reason = rest.strip() if named else call.args.strip()
         if member is None or (named is None and self._is_staff(ctx, call.event.sender)):
-            await call.reply(USAGE["absent"])  # the secretariat names whom it speaks for
+            await call.reply(self.usage("absent"))  # the secretariat names whom it speaks for
             return
         try:
             spec = domain.NewAbsence(member=member, reason=reason)
             await domain.notify_absence(call.session, ctx, sitting.id,
                                         domain.Actor.matrix(call.event.sender), spec)
         except ValidationError:
-            await call.reply(USAGE["absent"])
+            await call.reply(self.usage("absent"))
             return
         except domain.VoteError as exc:
             await call.reply(refusal(exc))
             return
-        name = _name(ctx, member)
-        await call.reply(f"✅ Відсутність записано: {name} — {spec.reason} / Absence noted")
+        await call.reply(_("✅ Absence noted: {name} — {reason}", name=_name(ctx, member),
+                           reason=spec.reason))
         self._changed(call, sitting.id)
 
     async def vote(self, call: Invocation) -> None:
-        found = await self._runner(call)
+        found = await self._sitting(call)
         if found is None:
             return
         ctx, sitting = found
         words = call.args.split()
         if not words:
-            await call.reply(USAGE["vote"])
+            await call.reply(self.usage("vote"))
             return
         item, majority, duration = words[0].removeprefix("№"), None, None
         for word in (w.lower() for w in words[1:]):
             if word in domain.SECRET_WORDS:
-                await call.reply(SECRET)
+                await call.reply(f"❌ {SECRET}")
                 return
             if word in domain.MAJORITY_WORDS:
                 majority = domain.MAJORITY_WORDS[word]
             elif (seconds := parse_duration(word)) is not None:
                 duration = seconds
             else:
-                await call.reply(f"❌ Незрозуміло: «{word[:32]}» / Not understood.\n{USAGE['vote']}")
+                await call.reply(_("❌ Not understood: «{word}»", word=word[:32])
+                                 + f"\n{self.usage('vote')}")
                 return
         try:
             spec = domain.OpenVote(item=item, majority=majority, duration=duration)
         except ValidationError:
-            await call.reply(BAD_DURATION if duration is not None else USAGE["vote"])
+            await call.reply(f"❌ {BAD_DURATION}" if duration is not None else self.usage("vote"))
             return
         try:
             await domain.open_vote(call.session, ctx, sitting.id,
@@ -214,7 +237,7 @@ class VoteCommands:
         self._changed(call, sitting.id)
 
     async def close(self, call: Invocation) -> None:
-        found = await self._runner(call)
+        found = await self._sitting(call)
         if found is None:
             return
         ctx, sitting = found
@@ -227,31 +250,30 @@ class VoteCommands:
         self._changed(call, sitting.id)
 
     async def conflict(self, call: Invocation) -> None:
-        found = await self._member(call)
+        found = await self._sitting(call)
         if found is None:
             return
         ctx, sitting = found
-        item, _, rest = call.args.partition(" ")
-        second, _, text = rest.strip().partition(" ")
+        item, _sep, rest = call.args.partition(" ")
+        second, _sep, text = rest.strip().partition(" ")
         named = self._person(ctx, second) if text.strip() else None
         member = named or self._member_id(ctx, call.event.sender)
         text = text.strip() if named else rest.strip()
         if not item or member is None or (named is None and self._is_staff(ctx, call.event.sender)):
-            await call.reply(USAGE["conflict"])
+            await call.reply(self.usage("conflict"))
             return
         try:
             spec = domain.NewConflict(item=item.removeprefix("№"), member=member, text=text)
             await domain.declare_conflict(call.session, ctx, sitting.id,
                                           domain.Actor.matrix(call.event.sender), spec)
         except ValidationError:
-            await call.reply(USAGE["conflict"])
+            await call.reply(self.usage("conflict"))
             return
         except domain.VoteError as exc:
             await call.reply(refusal(exc))
             return
-        await call.reply(f"✅ Заяву про конфлікт інтересів записано: {_name(ctx, member)}, питання "
-                         f"№ {spec.item}. Голос із цього питання не зараховується / Conflict of "
-                         f"interest recorded; their vote on this item does not count")
+        await call.reply(_("✅ Conflict of interest recorded: {name}, item {item}. Their vote on "
+                           "this item does not count", name=_name(ctx, member), item=spec.item))
         self._changed(call, sitting.id)
 
 

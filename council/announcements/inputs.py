@@ -8,19 +8,19 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from council.language import Refusal, Text
+
 MAX_TEXT = 4000  # characters: one readable message, far below Matrix's 64 KiB
 MAX_DAYS = 366  # an expiry further than a year is a typo
 ANNOUNCEMENT_KEY = "ua.kabinet.announcement"  # in the bot's messages: {id, pinned, expires}
-# `7d`, `12h`, `3д`, `5г`: ASCII digits only ("²".isdigit() is true and int("²") raises).
-_TERM = re.compile(r"([0-9]{1,4})(d|h|д|г)", re.IGNORECASE)
+# The units people type after the number: `7d`, `3д` (days), `12h`, `5г` (hours).
+DAYS, HOURS = ("d", "д"), ("h", "г")
+# ASCII digits only ("²".isdigit() is true and int("²") raises).
+_TERM = re.compile(rf"([0-9]{{1,4}})({'|'.join(DAYS + HOURS)})", re.IGNORECASE)
 
 
-class AnnouncementError(ValueError):
-    """Refused: a stable code, a bilingual message, the field at fault."""
-
-    def __init__(self, code: str, uk: str, en: str, field_name: str | None = None) -> None:
-        self.code, self.uk, self.en, self.field = code, uk, en, field_name
-        super().__init__(f"{uk} / {en}")
+class AnnouncementError(Refusal):
+    """Refused: a stable code, a message in any language, the field at fault."""
 
 
 class NewAnnouncement(BaseModel):
@@ -45,15 +45,14 @@ def term(word: str) -> timedelta | None:
     if found is None:
         return None
     n, unit = int(found[1]), found[2].lower()
-    return timedelta(days=n) if unit in ("d", "д") else timedelta(hours=n)
+    return timedelta(days=n) if unit in DAYS else timedelta(hours=n)
 
 
 def check_expiry(expires_at: datetime | None, now: datetime) -> None:
     if expires_at is None:
         return
     if expires_at <= now:
-        raise AnnouncementError("KB_EXPIRY_PAST", "строк дії вже минув", "the expiry is in the past",
-                                "expires_at")
+        raise AnnouncementError("KB_EXPIRY_PAST", Text("the expiry is in the past"), "expires_at")
     if expires_at - now > timedelta(days=MAX_DAYS):
-        raise AnnouncementError("KB_EXPIRY_FAR", "строк дії — не більше року",
-                                "the expiry is at most a year ahead", "expires_at")
+        raise AnnouncementError("KB_EXPIRY_FAR", Text("the expiry is at most a year ahead"),
+                                "expires_at")

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from council import outbox
 from council.announcements.inputs import ANNOUNCEMENT_KEY
+from council.language import _
 
 PINNED = "m.room.pinned_events"
 
@@ -26,10 +27,13 @@ def _local(moment: datetime, tz: ZoneInfo) -> str:
 
 def text(body: str, *, pinned: bool, expires_at: datetime | None, tz: ZoneInfo,
          expired: bool = False) -> str:
-    head = "📢 Оголошення" + (" (закріплено)" if pinned and not expired else "")
     if expired:
-        head = "📢 Оголошення (строк дії минув / expired)"
-    tail = f"\nДіє до {_local(expires_at, tz)}" if expires_at and not expired else ""
+        head = _("Announcement (expired)")
+    else:
+        head = _("Announcement (pinned)") if pinned else _("Announcement")
+    tail = "\n" + _("Valid until {moment}", moment=_local(expires_at, tz)) \
+        if expires_at and not expired else ""
+    head = f"📢 {head}"
     return f"{head}\n{body}{tail}"
 
 

@@ -5,11 +5,14 @@ the appeal change, its history event, the Matrix messages (outbox, room `$room:a
 and the e-mail to the citizen (mail queue), so a crash never leaves one without the others.
 Personal data (name, residence, contacts) is kept here and posted only into the appeal room;
 it never goes into room names, topics, history notes or logs.
+
+An answer given in Matrix is shown to its author first and goes only when confirmed
+(`answers`: propose, revise, add a file, confirm, cancel).
 """
 
 from __future__ import annotations
 
-from council.appeals import texts
+from council.appeals import answers, texts
 from council.appeals.keys import by_key, prune_keys, remember_key
 from council.appeals.operations import (
     add_answer_file,
@@ -44,6 +47,7 @@ from council.appeals.tables import (
     AppealEvent,
     AppealMessage,
     IntakeKey,
+    PendingAnswer,
 )
 from council.appeals.values import (
     KEY_RETENTION,
@@ -65,7 +69,8 @@ from council.appeals.values import (
 __all__ = [
     "KEY_RETENTION", "OPEN", "SETTABLE", "STATUSES", "TOKEN_BYTES", "Appeal", "AppealAttachment",
     "AppealCounter", "AppealError", "AppealEvent", "AppealMessage", "Context", "Idempotency",
-    "IntakeKey", "KeyReused", "NewAppeal", "StoredFile", "add_answer_file", "answer", "attachments",
+    "IntakeKey", "KeyReused", "NewAppeal", "PendingAnswer", "StoredFile", "add_answer_file",
+    "answer", "answers", "attachments",
     "by_id", "by_key", "by_token", "deadlines_window", "extend", "follow_up", "format_number",
     "hash_token", "history", "listing", "mail_outcome", "mail_prefix", "mails", "messages",
     "next_number", "overdue", "prune_keys",

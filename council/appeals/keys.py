@@ -9,6 +9,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from council.appeals import texts
 from council.appeals.queries import by_id
 from council.appeals.tables import (
     Appeal,
@@ -33,8 +34,7 @@ async def by_key(session: AsyncSession, once: Idempotency) -> Appeal | None:
     appeal = await by_id(session, row.appeal_id)
     if row.request_hash != once.request_hash or appeal is None \
             or appeal.token_hash != hash_token(once.token):
-        raise KeyReused("Цей ключ уже використано для іншого запиту / This key was already used "
-                        "for a different request")
+        raise KeyReused("KB_IDEMPOTENCY_KEY_REUSED", texts.KEY_REUSED)
     return appeal
 
 

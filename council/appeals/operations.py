@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
+    insert,
     select,
     update,
 )
@@ -42,16 +44,22 @@ from council.store import dialect
 APPEAL_KEY = "ua.kabinet.appeal"  # in the appeal room's opening message: {id, number}
 
 
-async def next_number(session: AsyncSession, year: int) -> str:
-    """Must be the first statement of the registering transaction: on SQLite a write taken
-    first cannot meet a stale read snapshot; on PostgreSQL the UPDATE locks the year's row."""
+async def next_numbers(session: AsyncSession, year: int, count: int = 1) -> list[str]:
+    """`count` consecutive numbers of the year. Must be the first write of the registering
+    transaction: on SQLite a write taken first cannot meet a stale read snapshot; on PostgreSQL
+    the UPDATE locks the year's row until the commit, so numbers are unique and gap-free."""
     insert = pg_insert if dialect(session) == "postgresql" else sqlite_insert
     await session.execute(insert(AppealCounter).values(year=year, last=0)
                           .on_conflict_do_nothing(index_elements=["year"]))
-    seq = await session.scalar(update(AppealCounter).where(AppealCounter.year == year)
-                               .values(last=AppealCounter.last + 1).returning(AppealCounter.last))
-    assert seq is not None  # the row was upserted just above
-    return format_number(year, seq)
+    last = await session.scalar(update(AppealCounter).where(AppealCounter.year == year)
+                                .values(last=AppealCounter.last + count)
+                                .returning(AppealCounter.last))
+    assert last is not None  # the row was upserted just above
+    return [format_number(year, seq) for seq in range(last - count + 1, last + 1)]
+
+
+async def next_number(session: AsyncSession, year: int) -> str:
+    return (await next_numbers(session, year))[0]
 
 
 async def register(session: AsyncSession, ctx: Context, new: NewAppeal,
@@ -64,37 +72,64 @@ async def register(session: AsyncSession, ctx: Context, new: NewAppeal,
         existing = await session.scalar(select(Appeal).where(Appeal.idem_key == new.idem_key))
         if existing is not None:
             return existing, None
+    [(appeal, token)] = await register_many(session, ctx, [(new, token)], today, now=now)
+    return appeal, token
+
+
+async def register_many(session: AsyncSession, ctx: Context,
+                        batch: Sequence[tuple[NewAppeal, str | None]], today: date | None = None,
+                        *, now: datetime | None = None) -> list[tuple[Appeal, str]]:
+    """`register` for several appeals in one transaction (group commit, council/appeals/
+    intake.py), numbered in the batch's order, each with its token (given or new). One
+    statement per table for the whole batch, not a dozen per appeal: the rows' keys are new,
+    so the outbox's existence check is not needed (a clash fails the insert)."""
     registered_at = now or utcnow()
     today = today or deadlines.local_date(registered_at, ctx.tz)
-    number = await next_number(session, today.year)
-    token = token or secrets.token_urlsafe(TOKEN_BYTES)
-    appeal = Appeal(
-        number=number, token_hash=hash_token(token), idem_key=new.idem_key, type=new.type,
-        status="registered", name=new.name, residence=new.residence, email=new.email,
-        phone=new.phone, addressee_kind=new.addressee_kind, addressee_deputy=new.addressee_deputy,
-        addressee_district=new.addressee_district, candidates=list(new.candidates),
-        responsible=new.addressee_deputy if new.addressee_kind == "deputy" else None,
-        subject=new.subject, text=new.text, lang=new.lang, registered_at=registered_at,
-        received_on=today, deadline=deadlines.answer_deadline(today, new.type, ctx.terms),
-        room_ready=False, members_version=1, members_done=0, parents=[], topic_version=0,
-        messages_seq=0)
-    session.add(appeal)
-    await session.flush()
-    session.add(AppealMessage(appeal_id=appeal.id, author="citizen", kind="text", text=new.text))
-    _history(session, appeal, "registered", None, "citizen")
-    room = room_ref(appeal.id)
-    # The marker lets a copy forwarded into a notes room file notes under this appeal; the
-    # number only (art. 10: no personal data in it).
-    await outbox.enqueue(session, f"appeal:{appeal.id}:card", room, "m.room.message",
-                         {**texts.notice(texts.card(appeal)),
-                          APPEAL_KEY: {"id": appeal.id, "number": appeal.number}})
-    await outbox.enqueue(session, f"appeal:{appeal.id}:text", room, "m.room.message",
-                         {"msgtype": "m.text", "body": new.text}, sender=ctx.ghost(appeal.id))
-    await _post_files(session, ctx, appeal, new.attachments, "citizen", "file")
-    if appeal.email:
-        subject, body = texts.receipt_mail(appeal, ctx.status_url(token))
-        await mailqueue.enqueue(session, f"appeal:{appeal.id}:receipt", appeal.email, subject, body)
-    return appeal, token
+    numbers = await next_numbers(session, today.year, len(batch))
+    tokens = [token or secrets.token_urlsafe(TOKEN_BYTES) for _, token in batch]
+    rows = [{
+        "number": number, "token_hash": hash_token(token), "idem_key": new.idem_key,
+        "type": new.type, "status": "registered", "name": new.name, "residence": new.residence,
+        "email": new.email, "phone": new.phone, "addressee_kind": new.addressee_kind,
+        "addressee_deputy": new.addressee_deputy, "addressee_district": new.addressee_district,
+        "candidates": list(new.candidates),
+        "responsible": new.addressee_deputy if new.addressee_kind == "deputy" else None,
+        "subject": new.subject, "text": new.text, "lang": new.lang,
+        "registered_at": registered_at, "received_on": today,
+        "deadline": deadlines.answer_deadline(today, new.type, ctx.terms), "room_ready": False,
+        "members_version": 1, "members_done": 0, "parents": [], "topic_version": 0,
+        "messages_seq": 0} for (new, _), number, token in zip(batch, numbers, tokens, strict=True)]
+    # RETURNING in one statement, matched by number (in parameter order it would be a
+    # statement per row on SQLite).
+    by_number = {a.number: a for a in await session.scalars(insert(Appeal).returning(Appeal), rows)}
+    stored = [by_number[number] for number in numbers]
+    texts_, events, messages, mails = [], [], [], []
+    for appeal, (new, _), token in zip(stored, batch, tokens, strict=True):
+        texts_.append({"appeal_id": appeal.id, "author": "citizen", "kind": "text",
+                       "text": new.text})
+        events.append({"appeal_id": appeal.id, "kind": "registered", "status": appeal.status,
+                       "note": None, "actor": "citizen"})  # as _history writes it
+        room = room_ref(appeal.id)
+        # The marker lets a copy forwarded into a notes room file notes under this appeal; the
+        # number only (art. 10: no personal data in it).
+        messages.append(outbox.message_values(
+            f"appeal:{appeal.id}:card", room, "m.room.message",
+            {**texts.notice(texts.card(appeal)),
+             APPEAL_KEY: {"id": appeal.id, "number": appeal.number}}))
+        messages.append(outbox.message_values(
+            f"appeal:{appeal.id}:text", room, "m.room.message",
+            {"msgtype": "m.text", "body": new.text}, sender=ctx.ghost(appeal.id)))
+        if appeal.email:
+            subject, body = texts.receipt_mail(appeal, ctx.status_url(token))
+            mails.append(mailqueue.job_values(f"appeal:{appeal.id}:receipt", appeal.email,
+                                              subject, body))
+    for table, values in ((AppealMessage, texts_), (AppealEvent, events),
+                          (OutboxMessage, messages), (mailqueue.MailJob, mails)):
+        if values:
+            await session.execute(insert(table), values)
+    for appeal, (new, _) in zip(stored, batch, strict=True):  # after the card and the text
+        await _post_files(session, ctx, appeal, new.attachments, "citizen", "file")
+    return list(zip(stored, tokens, strict=True))
 
 
 async def _post_files(session: AsyncSession, ctx: Context, appeal: Appeal,
@@ -134,9 +169,9 @@ async def _notice(session: AsyncSession, appeal: Appeal, tag: str, body: str) ->
 
 async def set_status(session: AsyncSession, appeal: Appeal, status: str, actor: str) -> None:
     if status not in SETTABLE:
-        raise AppealError(texts.BAD_STATUS)
+        raise AppealError("KB_APPEAL_BAD_STATUS", texts.BAD_STATUS, "status")
     if status == "answered" and not appeal.answer_text:
-        raise AppealError(texts.ANSWER_FIRST)
+        raise AppealError("KB_APPEAL_NOT_ANSWERED", texts.ANSWER_FIRST, "status")
     if appeal.status == status:
         return
     appeal.status = status
@@ -144,14 +179,19 @@ async def set_status(session: AsyncSession, appeal: Appeal, status: str, actor: 
     await _topic(session, appeal)
 
 
+def answerable(appeal: Appeal, text: str) -> None:
+    """AppealError unless this text may go out as the appeal's answer now."""
+    if not text.strip():
+        raise AppealError("KB_APPEAL_EMPTY_ANSWER", texts.ANSWER_EMPTY, "text")
+    if appeal.status == "closed":
+        raise AppealError("KB_APPEAL_CLOSED", texts.CLOSED)
+
+
 async def answer(session: AsyncSession, ctx: Context, appeal: Appeal, text: str, actor: str
                  ) -> str:
     """The official answer: stored for the status page, mailed to the citizen; returns the
     outbox key of the bot's confirmation (files sent in reply to it join the answer)."""
-    if not text.strip():
-        raise AppealError(texts.ANSWER_EMPTY)
-    if appeal.status == "closed":
-        raise AppealError(texts.CLOSED)
+    answerable(appeal, text)
     appeal.answer_text = text.strip()
     appeal.answered_at = utcnow()
     appeal.status = "answered"
@@ -170,12 +210,13 @@ async def answer(session: AsyncSession, ctx: Context, appeal: Appeal, text: str,
 
 
 async def add_answer_file(session: AsyncSession, appeal: Appeal, f: StoredFile,
-                          source_event: str) -> bool:
-    """A file sent in reply to the answer confirmation becomes part of the answer (once)."""
+                          source_event: str, origin: str = "answer") -> bool:
+    """A file sent in reply to the answer confirmation becomes part of the answer, or (origin
+    "pending") to the preview, part of it once confirmed; once per Matrix event."""
     if await session.scalar(select(AppealAttachment.id)
                             .where(AppealAttachment.source_event == source_event)):
         return False
-    session.add(AppealAttachment(appeal_id=appeal.id, origin="answer", sha256=f.sha256,
+    session.add(AppealAttachment(appeal_id=appeal.id, origin=origin, sha256=f.sha256,
                                  name=f.name, mimetype=f.mimetype, size=f.size,
                                  source_event=source_event))
     await session.flush()
@@ -186,13 +227,13 @@ async def extend(session: AsyncSession, ctx: Context, appeal: Appeal, days: int,
                  actor: str) -> None:
     """art. 20: extend the term with notice to the citizen, 45 days in total at most."""
     if appeal.status not in OPEN:
-        raise AppealError(texts.NOT_OPEN)
+        raise AppealError("KB_APPEAL_NOT_OPEN", texts.NOT_OPEN)
     if not reason.strip():
-        raise AppealError(texts.EXTEND_REASON)
+        raise AppealError("KB_APPEAL_NO_REASON", texts.EXTEND_REASON, "reason")
     try:
         appeal.deadline = deadlines.extend(appeal.received_on, appeal.deadline, days)
     except deadlines.DeadlineError as exc:
-        raise AppealError(str(exc)) from None
+        raise AppealError(exc.code, exc.message, exc.field) from None
     _history(session, appeal, "extended", f"+{days}: {reason.strip()}", actor)
     await _topic(session, appeal)
     if appeal.email:
@@ -204,9 +245,9 @@ async def extend(session: AsyncSession, ctx: Context, appeal: Appeal, days: int,
 async def transfer(session: AsyncSession, appeal: Appeal, deputy: str, actor: str) -> None:
     """Hand the appeal to another deputy: they are invited, the previous one leaves."""
     if appeal.status == "closed":
-        raise AppealError(texts.CLOSED)
+        raise AppealError("KB_APPEAL_CLOSED", texts.CLOSED)
     if appeal.responsible == deputy:
-        raise AppealError(texts.SAME_DEPUTY)
+        raise AppealError("KB_APPEAL_SAME_DEPUTY", texts.SAME_DEPUTY, "deputy")
     appeal.responsible = deputy
     appeal.members_version += 1
     _history(session, appeal, "transferred", None, actor)
@@ -215,9 +256,9 @@ async def transfer(session: AsyncSession, appeal: Appeal, deputy: str, actor: st
 async def take(session: AsyncSession, appeal: Appeal, deputy: str, actor: str) -> None:
     """A district appeal: one of the district's deputies takes it; the others leave."""
     if appeal.addressee_kind != "district" or appeal.responsible:
-        raise AppealError(texts.NOT_TAKEABLE)
+        raise AppealError("KB_APPEAL_NOT_TAKEABLE", texts.NOT_TAKEABLE)
     if deputy not in (appeal.candidates or []):
-        raise AppealError(texts.NOT_CANDIDATE)
+        raise AppealError("KB_APPEAL_NOT_CANDIDATE", texts.NOT_CANDIDATE)
     appeal.responsible = deputy
     appeal.members_version += 1
     if appeal.status == "registered":
@@ -230,7 +271,7 @@ async def follow_up(session: AsyncSession, ctx: Context, appeal: Appeal, text: s
                     files: tuple[StoredFile, ...] = ()) -> None:
     """A citizen's later message or document: into the room, as the citizen's ghost."""
     if appeal.status == "closed":
-        raise AppealError(texts.CLOSED)
+        raise AppealError("KB_APPEAL_CLOSED", texts.CLOSED)
     if text.strip():
         appeal.messages_seq += 1
         session.add(AppealMessage(appeal_id=appeal.id, author="citizen", kind="text", text=text))

@@ -43,8 +43,11 @@ async def history(session: AsyncSession, appeal_id: int) -> list[AppealEvent]:
 
 
 async def attachments(session: AsyncSession, appeal_id: int) -> list[AppealAttachment]:
+    """The citizen's files and the answer's; not those of an answer still waiting to be
+    confirmed (council/appeals/answers.py)."""
     return list((await session.scalars(
-        select(AppealAttachment).where(AppealAttachment.appeal_id == appeal_id)
+        select(AppealAttachment).where(AppealAttachment.appeal_id == appeal_id,
+                                       AppealAttachment.origin != "pending")
         .order_by(AppealAttachment.id))).all())
 
 

@@ -1,4 +1,5 @@
-"""The appeals tables: counters, appeals, their messages, attachments, intake keys and history."""
+"""The appeals tables: counters, appeals, their messages, attachments, intake keys, history and
+the answers waiting for confirmation."""
 
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ class AppealAttachment(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"), index=True)
-    origin: Mapped[str] = mapped_column(String(16))  # citizen | answer
+    # citizen | answer | pending (sent with an answer not confirmed yet: shown to nobody else)
+    origin: Mapped[str] = mapped_column(String(16))
     sha256: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(255))
     mimetype: Mapped[str] = mapped_column(String(127))
@@ -120,3 +122,24 @@ class AppealEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(String(255))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PendingAnswer(Base):
+    """An `!answer` shown to its author before it goes (council/appeals/answers.py): its text,
+    the command it came from (an edit of that command replaces the text) and the bot's preview
+    (a ✅ on it confirms). At most one per appeal is `pending`; the others are kept as what
+    became of them: sent, cancelled or replaced."""
+
+    __tablename__ = "appeal_pending_answers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|cancelled|replaced
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(255))  # who wrote the !answer (Matrix id)
+    command_event: Mapped[str] = mapped_column(String(255), unique=True)
+    preview_key: Mapped[str] = mapped_column(String(255))  # outbox key of the bot's preview
+    revision: Mapped[int] = mapped_column(Integer, default=0)  # edits of the preview so far
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,6 +8,7 @@ from datetime import timedelta, tzinfo
 from typing import Any
 
 from council import rooms
+from council.language import Refusal
 from council.law import deadlines
 
 STATUSES = ("registered", "in_progress", "answered", "closed")
@@ -17,8 +18,9 @@ TOKEN_BYTES = 24  # 192 bits; only its sha256 is stored
 KEY_RETENTION = timedelta(hours=24)  # an Idempotency-Key / form token names its appeal this long
 
 
-class AppealError(ValueError):
-    """A request the rules refuse; the message is bilingual and safe to show."""
+class AppealError(Refusal):
+    """A request the rules refuse: a stable code, a message in any language (safe to show), the
+    field at fault."""
 
 
 @dataclass(frozen=True)

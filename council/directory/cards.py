@@ -9,10 +9,11 @@ from html import escape
 from typing import Any
 
 from council.directory.search import Entry
+from council.language import Text, _
 from council.roster import Roster
 
-NO_FACTION = "Позафракційні"
-ROLE_TITLES = {"head": "Міський голова", "staff": "Секретаріат"}
+NO_FACTION = Text("Independent")
+ROLE_TITLES = {"head": Text("City head"), "staff": Text("Secretariat")}
 
 
 def card(entry: Entry) -> str:
@@ -21,17 +22,18 @@ def card(entry: Entry) -> str:
     lines = [f"👤 {entry.name} — {entry.position}"]
     facts = []
     if entry.faction:
-        facts.append(f"фракція «{entry.faction}»")
+        facts.append(_("faction «{faction}»", faction=entry.faction))
     if entry.district is not None:
-        facts.append(f"округ № {entry.district}")
+        facts.append(_("district {district}", district=entry.district))
     if facts:
         text = ", ".join(facts)
         lines.append(text[:1].upper() + text[1:])
     if entry.commissions:
-        lines.append("Комісії: " + "; ".join(entry.commissions))
+        lines.append(_("Commissions: {names}", names="; ".join(entry.commissions)))
     c = entry.contacts
     contacts = [x for x in (f"✉ {c.email}" if c.email else "", f"☎ {c.phone}" if c.phone else "",
-                            f"🕑 Прийом: {c.reception}" if c.reception else "") if x]
+                            _("🕑 Reception: {hours}", hours=c.reception) if c.reception else "")
+                if x]
     if contacts:
         lines.append(" · ".join(contacts))
     lines.append(f"💬 {entry.link}")
@@ -44,26 +46,30 @@ def _groups(entries: list[Entry]) -> list[tuple[str, list[Entry]]]:
     factions: dict[str, list[Entry]] = {}
     for e in entries:
         if e.role == "deputy":
-            factions.setdefault(e.faction or NO_FACTION, []).append(e)
-    order = sorted(f for f in factions if f != NO_FACTION) + ([NO_FACTION] if NO_FACTION in factions else [])
-    groups = [(f"Фракція «{f}»" if f != NO_FACTION else f, factions[f]) for f in order]
+            factions.setdefault(e.faction or "", []).append(e)
+    order = sorted(f for f in factions if f) + ([""] if "" in factions else [])
+    groups = [(_("Faction «{faction}»", faction=f) if f else NO_FACTION.render(), factions[f])
+              for f in order]
     for role, title in ROLE_TITLES.items():
         people = [e for e in entries if e.role == role]
         if people:
-            groups.append((title, people))
+            groups.append((title.render(), people))
     return [(title, sorted(people, key=lambda e: e.name)) for title, people in groups]
 
 
 def _line(e: Entry) -> str:
-    district = f", округ № {e.district}" if e.district is not None else ""
+    district = ", " + _("district {district}", district=e.district) if e.district is not None \
+        else ""
     position = f" — {e.position}" if e.role == "staff" else ""
     return f"{e.name}{district}{position}"
 
 
 def directory_content(roster: Roster, entries: list[Entry]) -> dict[str, Any]:
-    """The pinned directory message (Ukrainian), plain and HTML with links to each person."""
-    title = f"📇 Довідник: {roster.council.name}"
-    tail = "Знайти колегу: !who <ім'я, фракція або округ>; написати: !dm <ім'я>. Довідка: !help"
+    """The pinned directory message (in the council's language), plain and HTML with links to
+    each person."""
+    title = _("📇 Directory: {council}", council=roster.council.name)
+    tail = _("Find a colleague: !who <name, faction or district>; write to them: !dm <name>. "
+             "Help: !help")
     body, html = [title], [f"<p><strong>{escape(title)}</strong></p>"]
     for heading, people in _groups(entries):
         body.append(f"\n{heading} ({len(people)}):")

@@ -13,6 +13,7 @@ from council import outbox, rooms
 from council.directory import cards
 from council.directory.search import entries
 from council.directory.tables import DirectChat, DirectoryPost, DirectRequest
+from council.language import _
 from council.models import utcnow
 from council.roster import Roster
 
@@ -97,13 +98,13 @@ class Answer:
 
 async def answer_request(session: AsyncSession, request: DirectRequest, chat: DirectChat,
                          answer: Answer) -> None:
-    """Close the request and reply to the `!dm` with the room's link (Ukrainian first)."""
+    """Close the request and reply to the `!dm` with the room's link."""
     request.chat_id, request.done_at = chat.id, utcnow()
     link = f"https://matrix.to/#/{chat.room_id}"
-    said = (f"✅ Створено приватний чат з {request.partner_name}: {link} — запрошення вже у вас "
-            f"обох / A direct chat was created" if answer.created else
-            f"💬 Ваш приватний чат з {request.partner_name} уже є: {link} / You already have a "
-            f"direct chat")
+    said = (_("✅ A direct chat with {name} was created: {link} — you both have the invitation",
+              name=request.partner_name, link=link) if answer.created else
+            _("💬 You already have a direct chat with {name}: {link}", name=request.partner_name,
+              link=link))
     await outbox.enqueue(session, f"reply:{request.event_id}", request.room_id, "m.room.message",
                          {"msgtype": "m.notice", "body": said,
                           "m.relates_to": {"m.in_reply_to": {"event_id": request.event_id}}})
@@ -118,6 +119,6 @@ async def give_up_request(session: AsyncSession, event_id: str) -> None:
     request.done_at = utcnow()
     await outbox.enqueue(session, f"reply:{request.event_id}", request.room_id, "m.room.message", {
         "msgtype": "m.notice",
-        "body": f"❌ Не вдалося створити чат з {request.partner_name}: сервер відмовив. Зверніться "
-                f"до секретаріату / The homeserver refused to create the chat",
+        "body": _("❌ The chat with {name} could not be created: the homeserver refused. Please "
+                  "contact the secretariat", name=request.partner_name),
         "m.relates_to": {"m.in_reply_to": {"event_id": request.event_id}}})

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from council.directory import translit
+from council.language import _
 from council.roster import Contacts, Roster
 
 EXACT, PREFIX, FUZZY = 3, 2, 1
@@ -30,7 +31,7 @@ class Entry:
     mxid: str
     name: str
     role: str  # "deputy" | "head" | "staff"
-    position: str  # Ukrainian: "Депутат міської ради", "Міський голова", the staff position
+    position: str  # a deputy's in the council's language; the head's and staff's as the roster says
     faction: str | None = None
     district: int | None = None
     commissions: tuple[str, ...] = ()  # commission names
@@ -50,8 +51,9 @@ class Match:
 def entries(roster: Roster, server_name: str) -> list[Entry]:
     """Everyone in the directory: deputies, the head, the secretariat (roster order)."""
     names = {c.id: c.name for c in roster.commissions}
-    found = [Entry(d.id, d.mxid(server_name), d.name, "deputy", "Депутат міської ради", d.faction,
-                   d.district, tuple(names[c] for c in d.commissions if c in names), d.contacts)
+    deputy = _("Deputy of the city council")
+    found = [Entry(d.id, d.mxid(server_name), d.name, "deputy", deputy, d.faction, d.district,
+                   tuple(names[c] for c in d.commissions if c in names), d.contacts)
              for d in roster.deputies]
     if roster.head is not None:
         found.append(Entry(roster.head.id, roster.head.mxid(server_name), roster.head.name, "head",

@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from council.language import _
+
 FEED_KEY = "ua.kabinet.feed"  # the marker on every card: {"feed": name, "entry": key}
 SUMMARY_CHARS = 300
 TITLE_CHARS = 200
@@ -84,7 +86,7 @@ def card(feed: str, entry_key: str, title: str, summary: str, link: str | None,
          published: datetime | None, tz: ZoneInfo) -> dict[str, Any]:
     """An entry's card: title, date, summary, link (plain body and escaped HTML)."""
     name = plain(feed, 100)
-    head = plain(title, TITLE_CHARS) or "(без заголовка)"
+    head = plain(title, TITLE_CHARS) or _("(untitled)")
     text = plain(summary, SUMMARY_CHARS)
     url = safe_link(link)
     when = local_date(published, tz)
@@ -108,13 +110,15 @@ def card(feed: str, entry_key: str, title: str, summary: str, link: str | None,
 
 def failing(feed: str, since: datetime, failures: int, error: str, tz: ZoneInfo) -> dict[str, Any]:
     """The secretariat is told once per streak of failures (after `feeds.report_after`)."""
-    body = (f"⚠️ Стрічка новин «{plain(feed, 100)}» не отримується з {local_date(since, tz)} "
-            f"(невдалих спроб: {failures}; остання помилка: {plain(error, 200)}). Спроби тривають; "
-            "нові записи буде опубліковано, щойно стрічка відновиться. Перевірте адресу в "
-            "налаштуваннях (feeds.sources).")
+    body = "⚠️ " + _(
+        "The news feed “{feed}” has not been received since {since} (failed attempts: "
+        "{failures}; the last error: {error}). The attempts go on; new entries will be posted as "
+        "soon as the feed is back. Check its address in the settings (feeds.sources).",
+        feed=plain(feed, 100), since=local_date(since, tz), failures=failures,
+        error=plain(error, 200))
     return {"msgtype": "m.text", "body": body, FEED_KEY: {"feed": feed, "failing": True}}
 
 
 def recovered(feed: str) -> dict[str, Any]:
-    body = f"✅ Стрічка новин «{plain(feed, 100)}» знову отримується."
+    body = "✅ " + _("The news feed “{feed}” is received again.", feed=plain(feed, 100))
     return {"msgtype": "m.text", "body": body, FEED_KEY: {"feed": feed, "failing": False}}

@@ -30,6 +30,8 @@ import zlib
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from council.language import Refusal, Text
+
 PDF_MAGIC = b"%PDF-"
 ZIP_MAGIC = b"PK\x03\x04"
 ODT_MIME = "application/vnd.oasis.opendocument.text"
@@ -60,13 +62,12 @@ class UnsupportedFile(ValueError):
     """Not a PDF, DOCX or ODT document."""
 
 
-class UnusualArchive(UnsupportedFile):
+class UnusualArchive(UnsupportedFile, Refusal):
     """A ZIP archive that no office suite would write: a bomb, or built to stall its reader.
-    `uk` and `en` say why, for the person who sent it."""
+    Its message says why, for the person who sent it, in their language."""
 
-    def __init__(self, uk: str, en: str) -> None:
-        self.uk, self.en = uk, en
-        super().__init__(f"an unusual ZIP archive: {en}")
+    def __init__(self, message: Text) -> None:
+        Refusal.__init__(self, "KB_UNUSUAL_ARCHIVE", message, "file")
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,13 @@ _IMAGES = ((b"\xff\xd8\xff", JPEG), (b"\x89PNG\r\n\x1a\n", PNG))
 
 
 def _too_many(entries: int) -> UnusualArchive:
-    return UnusualArchive(f"архів містить забагато файлів ({entries}; дозволено до {MAX_ENTRIES})",
-                          f"the archive holds too many entries ({entries}; at most {MAX_ENTRIES})")
+    return UnusualArchive(Text("the archive holds too many entries ({entries}; at most {limit})",
+                               entries=entries, limit=MAX_ENTRIES))
 
 
 def _too_large(limit: int) -> UnusualArchive:
-    return UnusualArchive(f"розпакований вміст архіву завеликий (понад {limit // _MIB} МіБ)",
-                          f"the archive inflates to too much data (over {limit // _MIB} MiB)")
+    return UnusualArchive(Text("the archive inflates to too much data (over {mib} MiB)",
+                               mib=limit // _MIB))
 
 
 def _directory(data: bytes) -> tuple[int, int]:
@@ -118,10 +119,9 @@ def _check_members(infos: list[zipfile.ZipInfo]) -> None:
     total = 0
     for info in infos:
         if info.flag_bits & 0x1:
-            raise UnusualArchive("архів зашифрований", "the archive is encrypted")
+            raise UnusualArchive(Text("the archive is encrypted"))
         if info.compress_type not in _METHODS:
-            raise UnusualArchive("архів стиснутий незвичним методом",
-                                 "the archive uses an unusual compression method")
+            raise UnusualArchive(Text("the archive uses an unusual compression method"))
         if info.file_size > MAX_MEMBER_BYTES:
             raise _too_large(MAX_MEMBER_BYTES)
         total += info.file_size
@@ -136,7 +136,7 @@ def open_archive(data: bytes) -> zipfile.ZipFile:
     if entries > MAX_ENTRIES:
         raise _too_many(entries)
     if size > MAX_DIRECTORY_BYTES:
-        raise UnusualArchive("каталог архіву завеликий", "the archive's directory is too large")
+        raise UnusualArchive(Text("the archive's directory is too large"))
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except _DAMAGED as exc:
@@ -164,8 +164,7 @@ def peek(archive: zipfile.ZipFile, name: str, limit: int = PEEK_BYTES) -> bytes:
         raise UnsupportedFile(f"a damaged ZIP archive: {exc}") from None
     content = b"".join(chunks)
     if len(content) > limit:
-        raise UnusualArchive(f"файл «{name}» в архіві завеликий",
-                             f"the archive's {name!r} is too large")
+        raise UnusualArchive(Text("the archive's file “{name}” is too large", name=name))
     return content
 
 

@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from council.language import Refusal, Text, plural_text
 from council.models import aware, utcnow
 
 MAX_TOTAL_DAYS = 45  # art. 20: the total term may not exceed 45 days
@@ -34,8 +35,8 @@ DEFAULT_TERMS: dict[str, Term] = {"proposal": 15, "application": "month", "compl
 COUNCIL_TZ = ZoneInfo("Europe/Kyiv")  # the default of `sittings.timezone`
 
 
-class DeadlineError(ValueError):
-    """An extension the law does not allow; the message is for people."""
+class DeadlineError(Refusal):
+    """An extension the law does not allow: a stable code and a message in any language."""
 
 
 def local_date(moment: datetime, tz: tzinfo = COUNCIL_TZ) -> date:
@@ -70,15 +71,17 @@ def latest_allowed(received: date) -> date:
 def extend(received: date, current: date, days: int) -> date:
     """art. 20: the new deadline, or DeadlineError if it would exceed 45 days in total."""
     if days < 1:
-        raise DeadlineError("Кількість днів має бути додатною / The number of days must be positive")
+        raise DeadlineError("KB_DAYS_NOT_POSITIVE", Text("The number of days must be positive"),
+                            "days")
     new = current + timedelta(days=days)
     if new > latest_allowed(received):
         left = (latest_allowed(received) - current).days
-        raise DeadlineError(
-            f"Загальний строк не може перевищувати {MAX_TOTAL_DAYS} днів (ст. 20 Закону «Про "
-            f"звернення громадян»); можна продовжити ще щонайбільше на {max(left, 0)} дн. / "
-            f"The total term may not exceed {MAX_TOTAL_DAYS} days (art. 20); at most "
-            f"{max(left, 0)} more day(s)")
+        raise DeadlineError("KB_TERM_OVER_45_DAYS", plural_text(
+            "The total term may not exceed {max} days (art. 20 of the Law “On Citizens' "
+            "Appeals”); it can be extended by at most {n} more day",
+            "The total term may not exceed {max} days (art. 20 of the Law “On Citizens' "
+            "Appeals”); it can be extended by at most {n} more days",
+            max(left, 0), max=MAX_TOTAL_DAYS), "days")
     return new
 
 

@@ -2,7 +2,8 @@
 
 They warn; they never block: a council may have a lawful reason (an extraordinary
 session can be called a day ahead), and the secretariat decides. Each rule returns
-None when satisfied, or a LawWarning with a bilingual message.
+None when satisfied, or a LawWarning whose message is a `Text`: the bot says it in the
+council's language (`warning.text`), the web in its reader's (`warning.render(language)`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from council.language import Text, day, plural_text
 from council.law.holidays import Holidays
 
 ANNOUNCE_DAYS = 10  # Law "Про місцеве самоврядування в Україні", art. 46 p.10
@@ -22,12 +24,16 @@ ART15_P3 = "access_to_public_information_art15_p3"
 @dataclass(frozen=True)
 class LawWarning:
     rule: str
-    message_uk: str
-    message_en: str
+    message: Text
+
+    def render(self, language: str | None = None) -> str:
+        """The warning in `language` (the council's if None), flagged."""
+        return f"⚠️ {self.message.render(language)}"
 
     @property
     def text(self) -> str:
-        return f"⚠️ {self.message_uk} / {self.message_en}"
+        """The warning in the council's language, as the bot posts it."""
+        return self.render()
 
 
 def local_self_government_art46_p10(announced: date, sitting: date) -> LawWarning | None:
@@ -36,13 +42,12 @@ def local_self_government_art46_p10(announced: date, sitting: date) -> LawWarnin
     days = (sitting - announced).days
     if days >= ANNOUNCE_DAYS:
         return None
-    return LawWarning(
-        ART46_P10,
-        f"засідання оголошено за {max(days, 0)} дн. до його проведення; закон вимагає не "
-        f"пізніше ніж за {ANNOUNCE_DAYS} днів (ст. 46 ч. 10 Закону «Про місцеве самоврядування "
-        f"в Україні»)",
-        f"the sitting was announced {max(days, 0)} days ahead; the law requires at least "
-        f"{ANNOUNCE_DAYS} days (Local Self-Government Law, art. 46 p.10)")
+    return LawWarning(ART46_P10, plural_text(
+        "the sitting was announced {n} day ahead; the law requires at least {required} days "
+        "(Law “On Local Self-Government in Ukraine”, art. 46 p. 10)",
+        "the sitting was announced {n} days ahead; the law requires at least {required} days "
+        "(Law “On Local Self-Government in Ukraine”, art. 46 p. 10)",
+        max(days, 0), required=ANNOUNCE_DAYS))
 
 
 def latest_publication_day(sitting: date, holidays: Holidays,
@@ -65,11 +70,7 @@ def access_to_public_information_art15_p3(published: date, sitting: date, holida
     limit = latest_publication_day(sitting, holidays)
     if published <= limit:
         return None
-    return LawWarning(
-        ART15_P3,
-        f"проєкт оприлюднено {published:%d.%m.%Y}, пізніше ніж за {PUBLISH_WORKING_DAYS} робочих "
-        f"днів до розгляду (останній день — {limit:%d.%m.%Y}; ст. 15 ч. 3 Закону «Про доступ до "
-        f"публічної інформації»)",
-        f"the draft was published on {published:%Y-%m-%d}, less than {PUBLISH_WORKING_DAYS} "
-        f"working days before consideration (latest day {limit:%Y-%m-%d}; Access to Public "
-        f"Information Law, art. 15 p.3)")
+    return LawWarning(ART15_P3, Text(
+        "the draft was published on {published}, less than {required} working days before "
+        "consideration (latest day {limit}; Law “On Access to Public Information”, art. 15 p. 3)",
+        published=day(published), required=PUBLISH_WORKING_DAYS, limit=day(limit)))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from council import rooms
 from council.appeals.operations import APPEAL_KEY
+from council.language import Refusal, Text
 from council.roster import Roster
 from council.sittings.agenda import DRAFT_KEY
 
@@ -24,22 +25,15 @@ _SUBJECT = re.compile(r"(draft|appeal):([0-9]{1,19})")
 Origin = Literal["matrix", "web"]
 
 
-class NoteError(ValueError):
-    """Refused: a stable code, a bilingual message, the field at fault. No HTTP status: the web
-    maps codes to answers."""
-
-    def __init__(self, code: str, uk: str, en: str, field_name: str | None = None) -> None:
-        self.code, self.uk, self.en, self.field = code, uk, en, field_name
-        super().__init__(f"{uk} / {en}")
-
-
-UNKNOWN_NOTE = ("KB_UNKNOWN_NOTE", "замітку не знайдено", "no such note")
+class NoteError(Refusal):
+    """Refused: a stable code, the message (`Text`), the field at fault. No HTTP status: the
+    web maps codes to answers."""
 
 
 def unknown_note() -> NoteError:
     # The same answer whether the note is someone else's or does not exist: no one learns
     # that another person's note exists.
-    return NoteError(*UNKNOWN_NOTE)
+    return NoteError("KB_UNKNOWN_NOTE", Text("no such note"))
 
 
 @dataclass(frozen=True)
@@ -81,8 +75,8 @@ def parse_subject(text: str | None) -> tuple[str, int] | None:
         return None
     found = _SUBJECT.fullmatch(text.strip())
     if found is None or not 0 < int(found[2]) <= MAX_ID:
-        raise NoteError("KB_UNKNOWN_SUBJECT", "невідомий предмет замітки (draft:<id> або "
-                        "appeal:<id>)", "unknown subject (draft:<id> or appeal:<id>)", "subject")
+        raise NoteError("KB_UNKNOWN_SUBJECT",
+                        Text("unknown subject (draft:<id> or appeal:<id>)"), "subject")
     return found[1], int(found[2])
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from council import outbox
+from council.language import Text, _
 from council.notes.inputs import NOTE_KEY
 
 REDACTION = "m.room.redaction"  # an outbox row of this type is sent with the redact API
-DELETED_REASON = "Замітку видалено в кабінеті на сайті / Note deleted on the web"
-MOVED_REASON = ("Замітку змінено в кабінеті на сайті; нова версія — нижче / Note edited on the "
-                "web; the new version follows")
+DELETED_REASON = Text("Note deleted in the web cabinet")
+MOVED_REASON = Text("Note edited in the web cabinet; the new version follows")
 
 
 def post_key(note_id: int, version: int = 1) -> str:
@@ -31,7 +31,7 @@ def redaction_key(note_id: int, version: int) -> str:
 
 def text(body: str, label: str | None, *, edited: bool = False) -> str:
     """The readable message: a heading naming the subject, then the note."""
-    head = "📝 Замітка з кабінету на сайті" + (" (змінено)" if edited else "")
+    head = _("📝 Note from the web cabinet (edited)") if edited else _("📝 Note from the web cabinet")
     return f"{head}" + (f" — {label}" if label else "") + f"\n{body}"
 
 
@@ -54,6 +54,6 @@ def edit_message(note_id: int, subject: str | None, body: str, label: str | None
             **marker(note_id, subject)}
 
 
-def redaction(target: str, reason: str) -> dict[str, Any]:
+def redaction(target: str, reason: Text) -> dict[str, Any]:
     """`target`: an event id, or `$outbox:<key>` of the bot's own message."""
-    return {"redacts": target, "reason": reason}
+    return {"redacts": target, "reason": reason.render()}

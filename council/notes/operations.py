@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import outbox, rooms
 from council.appeals.tables import Appeal
+from council.language import Text
 from council.models import utcnow
 from council.notes import messages
 from council.notes.inputs import Author, NewNote, NoteEdit, NoteError, parse_subject
@@ -36,8 +37,7 @@ async def checked_subject(session: AsyncSession, text: str | None) -> str | None
     family, ref = parsed
     model: type[AgendaItem] | type[Appeal] = AgendaItem if family == "draft" else Appeal
     if await session.get(model, ref) is None:
-        raise NoteError("KB_UNKNOWN_SUBJECT", "такого проєкту рішення чи звернення немає",
-                        "no such draft or appeal", "subject")
+        raise NoteError("KB_UNKNOWN_SUBJECT", Text("no such draft or appeal"), "subject")
     return f"{family}:{ref}"
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.appeals.tables import Appeal
+from council.language import Text
 from council.notes.inputs import Origin, parse_subject, unknown_note
 from council.notes.tables import Note
 from council.sittings.tables import AgendaItem
@@ -64,9 +65,11 @@ async def by_event(session: AsyncSession, mxid: str, event_id: str) -> Note | No
                                                    Note.deleted_at.is_(None)))
 
 
-async def subject_labels(session: AsyncSession, subjects: Iterable[str | None]) -> dict[str, str]:
-    """subject -> its label: «Засідання 3, № 2: <title>», «Звернення Д-2026/000012». Subjects
-    that name nothing (a withdrawn id, a typo) are left out."""
+async def subject_labels(session: AsyncSession, subjects: Iterable[str | None],
+                         language: str | None = None) -> dict[str, str]:
+    """subject -> its label in `language` (default: the council's): «Засідання 3, № 2: <title>»,
+    «Звернення Д-2026/000012». Subjects that name nothing (a withdrawn id, a typo) are left
+    out."""
     drafts: dict[int, str] = {}
     appeals: dict[int, str] = {}
     for subject in subjects:
@@ -81,15 +84,18 @@ async def subject_labels(session: AsyncSession, subjects: Iterable[str | None]) 
         rows = await session.execute(select(AgendaItem.id, AgendaItem.sitting_id, AgendaItem.number,
                                             AgendaItem.title).where(AgendaItem.id.in_(drafts)))
         for item_id, sitting_id, number, title in rows.all():
-            labels[drafts[item_id]] = f"Засідання {sitting_id}, № {number}: {title}"
+            labels[drafts[item_id]] = Text("Sitting {sitting}, item {number}: {title}",
+                                           sitting=sitting_id, number=number,
+                                           title=title).render(language)
     if appeals:
         found = await session.execute(select(Appeal.id, Appeal.number).where(Appeal.id.in_(appeals)))
         for appeal_id, number in found.all():
-            labels[appeals[appeal_id]] = f"Звернення {number}"
+            labels[appeals[appeal_id]] = Text("Appeal {number}", number=number).render(language)
     return labels
 
 
-async def subject_label(session: AsyncSession, subject: str | None) -> str | None:
+async def subject_label(session: AsyncSession, subject: str | None,
+                        language: str | None = None) -> str | None:
     if subject is None:
         return None
-    return (await subject_labels(session, [subject])).get(subject)
+    return (await subject_labels(session, [subject], language)).get(subject)

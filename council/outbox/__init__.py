@@ -23,6 +23,7 @@ from council.outbox.matrix import (
     mark_attempt,
     mark_failed,
     mark_sent,
+    message_values,
     resolve_refs,
     save_media_mxc,
     sent_event_id,
@@ -32,6 +33,6 @@ from council.outbox.matrix import (
 
 __all__ = [
     "EVENT_REF", "ROOM_REF", "Media", "Pending", "counts", "defer", "due", "enqueue", "mail",
-    "mark_attempt", "mark_failed", "mark_sent", "policy", "resolve_refs", "save_media_mxc",
-    "sent_event_id", "sent_event_ids", "txn_id_for",
+    "mark_attempt", "mark_failed", "mark_sent", "message_values", "policy", "resolve_refs",
+    "save_media_mxc", "sent_event_id", "sent_event_ids", "txn_id_for",
 ]

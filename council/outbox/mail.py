@@ -37,9 +37,15 @@ class MailJob(Base):
 async def enqueue(session: AsyncSession, key: str, to_addr: str, subject: str, body: str) -> bool:
     if await session.scalar(select(MailJob.id).where(MailJob.key == key)):
         return False
-    session.add(MailJob(key=key, to_addr=to_addr, subject=subject, body=body))
+    session.add(MailJob(**job_values(key, to_addr, subject, body)))
     await session.flush()
     return True
+
+
+def job_values(key: str, to_addr: str, subject: str, body: str) -> dict[str, str]:
+    """The row `enqueue` adds, as values, for a caller whose keys are new by construction (see
+    council.outbox.matrix.message_values)."""
+    return {"key": key, "to_addr": to_addr, "subject": subject, "body": body}
 
 
 async def due(store: Store, limit: int = 20) -> list[MailJob]:

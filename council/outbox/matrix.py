@@ -56,12 +56,23 @@ async def enqueue(
     """Add a message unless one with this key exists; True if added."""
     if await session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)):
         return False
-    session.add(OutboxMessage(
-        key=key, room_id=room_id, event_type=event_type, content=content, state_key=state_key,
-        sender=sender, media_sha256=media.sha256 if media else None,
-        media_name=media.name if media else None, media_type=media.mimetype if media else None))
+    session.add(OutboxMessage(**message_values(
+        key, room_id, event_type, content, state_key=state_key, sender=sender, media=media)))
     await session.flush()
     return True
+
+
+def message_values(key: str, room_id: str, event_type: str, content: dict[str, Any], *,
+                   state_key: str | None = None, sender: str | None = None,
+                   media: Media | None = None) -> dict[str, Any]:
+    """The row `enqueue` adds, as values: for a caller whose keys are new by construction (the
+    messages of appeals registered together), which inserts many in one statement. A key that
+    exists after all fails that insert (unique), it is not skipped."""
+    return {"key": key, "room_id": room_id, "event_type": event_type, "content": content,
+            "state_key": state_key, "sender": sender,
+            "media_sha256": media.sha256 if media else None,
+            "media_name": media.name if media else None,
+            "media_type": media.mimetype if media else None}
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,7 @@ class Pending:
     media: Media | None = None
     media_mxc: str | None = None
     refs: tuple[str, ...] = field(default=())
+    created_at: datetime | None = None  # enqueued (delivery latency, council/outbox/sender.py)
 
     @property
     def txn_id(self) -> str:
@@ -106,7 +118,7 @@ def _pending(r: OutboxMessage) -> Pending:
     media = Media(r.media_sha256, r.media_name or "file", r.media_type or
                   "application/octet-stream") if r.media_sha256 else None
     return Pending(r.id, r.key, r.room_id, r.event_type, r.state_key, r.content, r.sender,
-                   r.attempts, media, r.media_mxc, tuple(_refs(r.content)))
+                   r.attempts, media, r.media_mxc, tuple(_refs(r.content)), r.created_at)
 
 
 async def mark_sent(store: Store, message_id: int, event_id: str) -> None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 
 from council.files.kinds import INSPECT_SECONDS
+from council.language import Text
 from council.sittings import agenda
-from council.sittings.files import prepare_file, safe_filename
+from council.sittings.files import file_too_large, prepare_file, safe_filename
 from council.sittings.inputs import Context, NewDraft, NewSitting, PreparedFile, SittingError, SittingKind
 from council.sittings.operations import (
     add_draft,
@@ -28,10 +29,12 @@ from council.sittings.queries import (
     SittingView,
     draft_warnings,
     get_sitting,
+    item_number,
     list_sittings,
     local_day,
     member_ids,
     next_number,
+    next_numbers,
     room,
     sitting_warnings,
     version_file,
@@ -42,9 +45,10 @@ from council.sittings.tables import AgendaItem, DraftVersion, Sitting
 __all__ = [
     "AgendaItem", "Context", "DraftVersion", "NewDraft", "NewSitting", "PreparedFile", "Sitting",
     "SittingError", "SittingKind", "SittingView", "add_draft", "add_drafts", "agenda", "create_sitting",
-    "draft_warnings", "edit_agenda", "get_sitting", "list_sittings", "local_day", "member_ids",
-    "next_number", "prepare_file", "prepare_file_off_loop", "reorder", "revise_draft", "room",
-    "safe_filename", "sitting_warnings", "version_file", "view", "withdraw_item",
+    "draft_warnings", "edit_agenda", "file_too_large", "get_sitting", "item_number", "list_sittings",
+    "local_day", "member_ids", "next_number", "next_numbers", "prepare_file", "prepare_file_off_loop",
+    "reorder", "revise_draft", "room", "safe_filename", "sitting_warnings", "version_file", "view",
+    "withdraw_item",
 ]
 
 
@@ -56,5 +60,6 @@ async def prepare_file_off_loop(ctx: Context, data: bytes, filename: str,
     try:
         return await asyncio.wait_for(asyncio.to_thread(prepare_file, ctx, data, filename), timeout)
     except TimeoutError:  # the thread finishes on its own; the caps in filetypes bound it
-        raise SittingError("KB_FILE_TOO_COMPLEX", "файл надто складний: його перевірка триває задовго",
-                           "the file is too complex: inspecting it takes too long", "file") from None
+        raise SittingError("KB_FILE_TOO_COMPLEX",
+                           Text("the file is too complex: inspecting it takes too long"),
+                           "file") from None

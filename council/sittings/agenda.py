@@ -10,14 +10,15 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from council.language import Text, _
 from council.law.rules import LawWarning
 
 DRAFT_KEY = "ua.kabinet.draft"
 AGENDA_KEY = "ua.kabinet.agenda"
 KIND_NAMES = {
-    "plenary": ("Пленарне засідання сесії", "Plenary session"),
-    "commission": ("Засідання комісії", "Commission sitting"),
-    "executive": ("Засідання виконавчого комітету", "Executive committee sitting"),
+    "plenary": Text("Plenary session"),
+    "commission": Text("Commission sitting"),
+    "executive": Text("Executive committee sitting"),
 }
 
 
@@ -41,9 +42,13 @@ def when(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%d.%m.%Y %H:%M")
 
 
-def sitting_heading(kind: str, title: str, number: str | None) -> str:
-    uk = KIND_NAMES.get(kind, KIND_NAMES["plenary"])[0]
-    return f"{uk}{f' № {number}' if number else ''}: {title}"
+def sitting_heading(kind: str, title: str, number: str | None, language: str | None = None) -> str:
+    """"Пленарне засідання сесії № 42: …", in `language` (default: the council's)."""
+    name = KIND_NAMES.get(kind, KIND_NAMES["plenary"]).render(language)
+    if number:
+        return Text("{kind} No. {number}: {title}", kind=name, number=number,
+                    title=title).render(language)
+    return f"{name}: {title}"
 
 
 # Matrix events are limited to 64 KiB (canonical JSON); the agenda stays well below, and
@@ -58,24 +63,24 @@ def _size(content: dict[str, Any]) -> int:
 
 def _line(n: int, item: ItemView) -> tuple[str, str]:
     title = item.title if len(item.title) <= TITLE_CHARS else item.title[:TITLE_CHARS - 1] + "…"
-    text = f"№ {item.number} «{title}» — {item.initiator}, версія {item.version} / v{item.version}"
+    text = _("No. {number} “{title}” — {initiator}, version {version}", number=item.number,
+             title=title, initiator=item.initiator, version=item.version)
     if item.status == "withdrawn":
-        return (f"{n}. [ЗНЯТО / WITHDRAWN] {text}",
-                f"<li><del>{escape(text)}</del> <strong>знято / withdrawn</strong></li>")
+        return (f"{n}. " + _("[WITHDRAWN] {item}", item=text),
+                f"<li><del>{escape(text)}</del> <strong>{escape(_('withdrawn'))}</strong></li>")
     flag = "".join(f" ⚠️ {RULE_FLAGS.get(w.rule, w.rule)}" for w in item.warnings)
     return f"{n}. {text}{flag}", f"<li>{escape(text)}{escape(flag)}</li>"
 
 
-RULE_FLAGS = {"access_to_public_information_art15_p3":
-              "< 10 робочих днів (ст. 15 ч. 3) / < 10 working days (art. 15 p.3)"}
+RULE_FLAGS = {"access_to_public_information_art15_p3": Text("< 10 working days (art. 15 p. 3)")}
 
 
 def agenda_message(sitting_id: int, heading: str, starts: str, place: str, revision: int,
                    items: list[ItemView], warnings: list[LawWarning]) -> dict[str, Any]:
     """The agenda as one m.notice (body, HTML and a compact machine-readable copy)."""
-    head = [f"📋 Порядок денний / Agenda — {heading}", f"🕙 {starts}, {place}",
-            *(w.text for w in warnings)]
-    head_html = (f"<h3>📋 Порядок денний / Agenda — {escape(heading)}</h3>"
+    title = "📋 " + _("Agenda — {heading}", heading=heading)
+    head = [title, f"🕙 {starts}, {place}", *(w.text for w in warnings)]
+    head_html = (f"<h3>{escape(title)}</h3>"
                  f"<p>🕙 {escape(starts)}, {escape(place)}</p>"
                  + "".join(f"<p><strong>{escape(w.text)}</strong></p>" for w in warnings))
     lines = [_line(n, item) for n, item in enumerate(items, 1)]
@@ -89,10 +94,9 @@ def agenda_message(sitting_id: int, heading: str, starts: str, place: str, revis
     shown = len(lines)
     while True:
         rest = len(lines) - shown
-        more = [f"… ще {rest} — повний порядок денний на сайті / {rest} more on the website"] \
-            if rest else []
-        empty = [] if items else ["Питань ще немає / No items yet"]
-        tail = f"Редакція {revision} / Revision {revision}"
+        more = [_("… {n} more: the full agenda is on the website", n=rest)] if rest else []
+        empty = [] if items else [_("No items yet")]
+        tail = _("Revision {revision}", revision=revision)
         content = {
             "msgtype": "m.notice",
             "body": "\n".join([*head, *empty, *(b for b, _ in lines[:shown]), *more, tail]),
@@ -113,8 +117,7 @@ def agenda_edit(original_key: str, new_content: dict[str, Any]) -> dict[str, Any
     revision = new_content[AGENDA_KEY]["revision"]
     return {
         "msgtype": "m.notice",
-        "body": f"* Порядок денний оновлено (редакція {revision}) / Agenda updated (revision "
-                f"{revision})",
+        "body": "* " + _("Agenda updated (revision {revision})", revision=revision),
         "m.new_content": new_content,
         "m.relates_to": {"rel_type": "m.replace", "event_id": f"$outbox:{original_key}"},
     }
@@ -124,9 +127,9 @@ def file_message(item_id: int, sitting_id: int, number: str, title: str, version
                  filename: str, mimetype: str, size: int, sha256: str,
                  thread_root: str | None) -> dict[str, Any]:
     """An m.file message for one draft version; a revision is a thread reply to version 1."""
-    caption = f"Проєкт рішення № {number} — {title}"
-    if version > 1:
-        caption += f" (версія {version} / version {version})"
+    caption = (_("Draft decision No. {number} — {title} (version {version})", number=number,
+                 title=title, version=version) if version > 1
+               else _("Draft decision No. {number} — {title}", number=number, title=title))
     content: dict[str, Any] = {
         "msgtype": "m.file", "body": caption, "filename": filename,
         "info": {"mimetype": mimetype, "size": size},
@@ -140,10 +143,13 @@ def file_message(item_id: int, sitting_id: int, number: str, title: str, version
     return content
 
 
-def notice(text: str, *, thread_root: str | None = None) -> dict[str, Any]:
+def notice(text: str, *, thread_root: str | None = None, reply_to: str | None = None
+           ) -> dict[str, Any]:
+    """An m.notice; with `thread_root`, in that thread, as a reply to `reply_to` (an event in
+    the thread) or else with the spec's fallback reply to the root (`is_falling_back`)."""
     content: dict[str, Any] = {"msgtype": "m.notice", "body": text}
     if thread_root:
         content["m.relates_to"] = {"rel_type": "m.thread", "event_id": thread_root,
-                                   "is_falling_back": True,
-                                   "m.in_reply_to": {"event_id": thread_root}}
+                                   "is_falling_back": reply_to in (None, thread_root),
+                                   "m.in_reply_to": {"event_id": reply_to or thread_root}}
     return content

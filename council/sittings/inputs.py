@@ -10,18 +10,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from council.files.blobs import BlobStore
 from council.files.kinds import FileType
+from council.language import Refusal
 from council.law.holidays import Holidays
 from council.roster import Roster
 
 SittingKind = Literal["plenary", "commission", "executive"]
 
-class SittingError(ValueError):
-    """Bad input: a stable code, a bilingual message, the field at fault. No HTTP status: the
-    web maps codes to answers in one table (web.errors)."""
 
-    def __init__(self, code: str, uk: str, en: str, field_name: str | None = None) -> None:
-        self.code, self.uk, self.en, self.field = code, uk, en, field_name
-        super().__init__(f"{uk} / {en}")
+class SittingError(Refusal):
+    """Bad input: a stable code, a message in any language, the field at fault. No HTTP status:
+    the web maps codes to answers in one table (web.errors)."""
 
 
 class NewSitting(BaseModel):

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import outbox, rooms
+from council.language import Text, _
 from council.models import utcnow
 from council.roster import Roster
 from council.sittings import agenda
@@ -31,8 +32,8 @@ from council.sittings.tables import AgendaItem, DraftVersion, Sitting
 def _default_body(roster: Roster, kind: str, body: str | None) -> str:
     if kind == "commission":
         if not body or body not in {c.id for c in roster.commissions}:
-            raise SittingError("KB_UNKNOWN_COMMISSION", f"невідома комісія «{body or ''}»",
-                               f"unknown commission {body or ''!r}", "body")
+            raise SittingError("KB_UNKNOWN_COMMISSION",
+                               Text("unknown commission “{name}”", name=body or ""), "body")
         return body
     wanted = "council" if kind == "plenary" else "executive_committee"
     bodies = [b.id for b in roster.bodies if b.kind == wanted]
@@ -43,8 +44,7 @@ def _default_body(roster: Roster, kind: str, body: str | None) -> str:
             return bodies[0]
     elif body in bodies or (kind == "plenary" and body == "council" and not bodies):
         return body
-    raise SittingError("KB_UNKNOWN_BODY", f"невідомий орган «{body or ''}»",
-                       f"unknown body {body or ''!r}", "body")
+    raise SittingError("KB_UNKNOWN_BODY", Text("unknown body “{name}”", name=body or ""), "body")
 
 
 async def _lock(session: AsyncSession, sitting_id: int) -> Sitting:
@@ -75,8 +75,9 @@ async def create_sitting(session: AsyncSession, ctx: Context, spec: NewSitting,
     heading = agenda.sitting_heading(sitting.kind, sitting.title, sitting.number)
     starts = agenda.when(sitting.starts_at, ctx.tz)
     warnings = sitting_warnings(ctx, sitting)
-    text = (f"📅 {heading}\n🕙 {starts}, {sitting.place}\nПорядок денний і проєкти рішень — у "
-            f"кімнаті засідання (простір «Засідання») / Agenda and drafts in the sitting room.")
+    text = (f"📅 {heading}\n🕙 {starts}, {sitting.place}\n"
+            + _("The agenda and the draft decisions are in the sitting's room (the “Sittings” "
+                "space)."))
     text += "".join(f"\n{w.text}" for w in warnings)
     await outbox.enqueue(session, f"sitting:{sitting.id}:announce", rooms.placeholder(rooms.announcements()),
                          "m.room.message", {"msgtype": "m.notice", "body": text})
@@ -108,14 +109,13 @@ async def add_draft(session: AsyncSession, ctx: Context, sitting_id: int, spec: 
     """A new agenda item with version 1 of its draft, published to Matrix."""
     sitting = await _lock(session, sitting_id)
     if spec.commission and spec.commission not in {c.id for c in ctx.roster.commissions}:
-        raise SittingError("KB_UNKNOWN_COMMISSION", f"невідома комісія «{spec.commission}»",
-                           f"unknown commission {spec.commission!r}", "commission")
+        raise SittingError("KB_UNKNOWN_COMMISSION",
+                           Text("unknown commission “{name}”", name=spec.commission), "commission")
     if await session.scalar(select(AgendaItem.id).where(AgendaItem.sitting_id == sitting_id,
                                                         AgendaItem.number == spec.number)):
         raise SittingError("KB_DUPLICATE_NUMBER",
-                           f"проєкт № {spec.number} уже є в порядку денному цього засідання",
-                           f"draft No. {spec.number} is already on this sitting's agenda",
-                           "number")
+                           Text("draft No. {number} is already on this sitting's agenda",
+                                number=spec.number), "number")
     position = await session.scalar(select(func.coalesce(func.max(AgendaItem.position), 0))
                                     .where(AgendaItem.sitting_id == sitting_id))
     item = AgendaItem(sitting_id=sitting_id, position=(position or 0) + 1, number=spec.number,
@@ -144,8 +144,8 @@ async def _item(session: AsyncSession, sitting_id: int, number: str) -> AgendaIt
     item = await session.scalar(select(AgendaItem).where(AgendaItem.sitting_id == sitting_id,
                                                          AgendaItem.number == number))
     if item is None:
-        raise SittingError("KB_UNKNOWN_ITEM", f"проєкту № {number} немає в цьому засіданні",
-                           f"no draft No. {number} in this sitting", "number")
+        raise SittingError("KB_UNKNOWN_ITEM", Text("no draft No. {number} in this sitting",
+                                                   number=number), "number")
     return item
 
 
@@ -155,8 +155,8 @@ async def revise_draft(session: AsyncSession, ctx: Context, sitting_id: int, num
     sitting = await _lock(session, sitting_id)
     item = await _item(session, sitting_id, number)
     if item.status == "withdrawn":
-        raise SittingError("KB_WITHDRAWN", f"проєкт № {number} знято з розгляду",
-                           f"draft No. {number} was withdrawn", "number")
+        raise SittingError("KB_WITHDRAWN", Text("draft No. {number} was withdrawn", number=number),
+                           "number")
     latest = await session.scalar(select(func.max(DraftVersion.version))
                                   .where(DraftVersion.item_id == item.id))
     version = await _new_version(session, ctx, item, (latest or 0) + 1, file, source, now)
@@ -175,10 +175,11 @@ async def withdraw_item(session: AsyncSession, ctx: Context, sitting_id: int, nu
         item.status, item.withdrawn_at = "withdrawn", (now or utcnow()).astimezone(UTC)
         root = item.room_event_id or f"{outbox.EVENT_REF}{_file_key(item.id, 1, 'sitting')}"
         await outbox.enqueue(session, f"item:{item.id}:withdrawn", room(sitting.id), "m.room.message",
-                             agenda.notice(f"Питання № {item.number} знято з розгляду / "
-                                           f"Item No. {item.number} withdrawn"
-                                           + (f": {reason.strip()}" if reason and reason.strip()
-                                              else ""), thread_root=root))
+                             agenda.notice(_("Item No. {number} withdrawn: {reason}",
+                                             number=item.number, reason=reason.strip())
+                                           if reason and reason.strip()
+                                           else _("Item No. {number} withdrawn", number=item.number),
+                                           thread_root=root))
         await edit_agenda(session, ctx, sitting)
     return item
 
@@ -189,8 +190,7 @@ async def reorder(session: AsyncSession, ctx: Context, sitting_id: int, numbers:
     items = {i.number: i for i, _ in await _items(session, sitting_id)}
     if sorted(numbers) != sorted(items) or len(set(numbers)) != len(numbers):
         raise SittingError("KB_BAD_ORDER",
-                           "новий порядок має містити кожен номер проєкту рівно один раз",
-                           "the new order must list every draft number exactly once", "order")
+                           Text("the new order must list every draft number exactly once"), "order")
     for position, number in enumerate(numbers, 1):
         items[number].position = position
     await session.flush()

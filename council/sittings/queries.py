@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import rooms
+from council.language import Text, _
 from council.law import rules as law
 from council.models import utcnow
 from council.roster import Roster
@@ -29,8 +30,8 @@ def member_ids(roster: Roster, kind: str, body: str) -> list[str]:
 async def get_sitting(session: AsyncSession, sitting_id: int) -> Sitting:
     sitting = await session.get(Sitting, sitting_id)
     if sitting is None:
-        raise SittingError("KB_UNKNOWN_SITTING", f"засідання {sitting_id} не знайдено",
-                           f"sitting {sitting_id} not found", "sitting")
+        raise SittingError("KB_UNKNOWN_SITTING", Text("sitting {id} not found", id=sitting_id),
+                           "sitting")
     return sitting
 
 
@@ -71,10 +72,33 @@ async def _items(session: AsyncSession, sitting_id: int
     return [(i, versions[i.id]) for i in items]
 
 
-async def next_number(session: AsyncSession, sitting_id: int) -> str:
+def item_number(kind: str, n: int) -> str:
+    """The `n`-th number of a sitting's numbering scheme: a commission sitting numbers its items
+    К-1, К-2 … (the council's spelling), a plenary or executive committee sitting 1, 2 …"""
+    return _("C-{n}", n=n) if kind == "commission" else str(n)
+
+
+def _ordinal(kind: str, number: str) -> int | None:
+    """`n` if `number` is `item_number(kind, n)`; None for a number of another form."""
+    prefix, _n, suffix = (_("C-{n}") if kind == "commission" else "{n}").partition("{n}")
+    if not (number.startswith(prefix) and number.endswith(suffix)):
+        return None
+    digits = number[len(prefix):len(number) - len(suffix)]
+    return int(digits) if digits.isascii() and digits.isdigit() else None
+
+
+async def next_numbers(session: AsyncSession, sitting_id: int, count: int = 1) -> list[str]:
+    """The next `count` free numbers of the sitting's scheme (after its largest of that form):
+    the one way a new item is numbered, whoever adds it (a file dropped in the room, the desk)."""
+    sitting = await get_sitting(session, sitting_id)
     numbers = (await session.scalars(select(AgendaItem.number)
                                      .where(AgendaItem.sitting_id == sitting_id))).all()
-    return str(max((int(n) for n in numbers if n.isascii() and n.isdigit()), default=0) + 1)
+    last = max((o for n in numbers if (o := _ordinal(sitting.kind, n)) is not None), default=0)
+    return [item_number(sitting.kind, last + i) for i in range(1, count + 1)]
+
+
+async def next_number(session: AsyncSession, sitting_id: int) -> str:
+    return (await next_numbers(session, sitting_id))[0]
 
 
 @dataclass

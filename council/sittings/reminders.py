@@ -17,14 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import outbox, rooms
+from council.language import Text, _
 from council.models import utcnow
 from council.sittings.tables import Sitting
 from council.store import Store
 from council.worker import Worker
 
 REMINDER_KEY = "ua.kabinet.reminder"
-KIND_LABEL = {"plenary": "Пленарне засідання ради", "commission": "Засідання комісії",
-              "executive": "Засідання виконавчого комітету"}
+KIND_LABEL = {"plenary": Text("Plenary council sitting"), "commission": Text("Commission sitting"),
+              "executive": Text("Executive committee sitting")}
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,16 @@ def _day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 def message(sitting: Sitting, settings: Settings) -> dict[str, Any]:
     local = sitting.starts_at.astimezone(settings.tz)
-    label = KIND_LABEL.get(sitting.kind, "Засідання")
+    label = str(KIND_LABEL.get(sitting.kind) or _("Sitting"))
     link = f"{settings.public_url.rstrip('/')}/sittings/{sitting.id}"
-    when = f"завтра, {local:%d.%m.%Y} о {local:%H:%M}"
-    body = (f"🔔 Нагадування: {when} — {label}: «{sitting.title}».\nМісце: {sitting.place}\n"
-            f"Порядок денний і проєкти рішень: {link}")
+    when = _("tomorrow, {date} at {time}", date=f"{local:%d.%m.%Y}", time=f"{local:%H:%M}")
+    reminder, what = _("Reminder"), _("{kind}: “{title}”.", kind=label, title=sitting.title)
+    place = _("Place: {place}", place=sitting.place)
+    papers = _("Agenda and draft decisions")
+    body = f"🔔 {reminder}: {when} — {what}\n{place}\n{papers}: {link}"
     esc = html.escape
-    formatted = (f"<p>🔔 <b>Нагадування</b>: {esc(when)} — {esc(label)}: "
-                 f"«{esc(sitting.title)}».<br>Місце: {esc(sitting.place)}<br>"
-                 f'<a href="{esc(link)}">Порядок денний і проєкти рішень</a></p>')
+    formatted = (f"<p>🔔 <b>{esc(reminder)}</b>: {esc(when)} — {esc(what)}<br>{esc(place)}<br>"
+                 f'<a href="{esc(link)}">{esc(papers)}</a></p>')
     return {"msgtype": "m.text", "body": body, "format": "org.matrix.custom.html",
             "formatted_body": formatted,
             REMINDER_KEY: {"sitting": sitting.id, "date": local.date().isoformat()}}

@@ -8,11 +8,21 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import outbox
+from council.language import Text
 from council.sittings import get_sitting, room
 from council.sittings.agenda import notice
 from council.sittings.tables import Sitting
 from council.votes.inputs import Actor, Context, VoteError
 from council.votes.tables import Attendance
+
+NOT_CHAIR = Text("only the chair of the sitting or the secretariat can do this")
+# Why a poll response was not counted (answered in the poll's thread).
+WHY_NOT = {
+    "outsider": Text("you are not a member of this body"),
+    "late": Text("the vote had already closed"),
+    "malformed": Text("the answer could not be read"),
+    "unknown_answer": Text("there is no such answer"),
+}
 
 
 def entitled(ctx: Context, sitting: Sitting) -> list[dict[str, Any]]:
@@ -29,6 +39,12 @@ def entitled(ctx: Context, sitting: Sitting) -> list[dict[str, Any]]:
 def member_of(ctx: Context, mxid: str) -> str | None:
     person = ctx.roster.people_by_mxid(ctx.server_name).get(mxid)
     return person.id if person else None
+
+
+def is_member(ctx: Context, sitting: Sitting, mxid: str) -> bool:
+    """Entitled to vote at the sitting, as the roster says now."""
+    me = member_of(ctx, mxid)
+    return me is not None and me in ctx.roster.voters(sitting.kind, sitting.body)
 
 
 def is_staff(ctx: Context, actor: Actor) -> bool:
@@ -57,9 +73,7 @@ async def sitting_for_runner(session: AsyncSession, ctx: Context, sitting_id: in
     """The sitting, locked, if the actor may run it (the check comes before the lock)."""
     sitting = await get_sitting(session, sitting_id)
     if not may_run(ctx, sitting, actor):
-        raise VoteError("KB_NOT_CHAIR",
-                        "це може зробити лише головуючий або секретаріат",
-                        "only the chair of the sitting or the secretariat can do this")
+        raise VoteError("KB_NOT_CHAIR", NOT_CHAIR)
     await lock_sitting(session, sitting_id)
     return sitting
 
@@ -77,13 +91,13 @@ async def reply(session: AsyncSession, sitting_id: int, key: str, text: str,
                          notice(text, thread_root=thread_root))
 
 
-def check_for_member(ctx: Context, sitting: Sitting, actor: Actor, member: str, uk: str,
-                     en: str) -> None:
+def check_for_member(ctx: Context, sitting: Sitting, actor: Actor, member: str,
+                     refusal: Text) -> None:
     """`member` must be entitled at the sitting; only the secretariat acts for someone else (a
     chair must not be able to void an opponent's answer by declaring a conflict for them)."""
     if member not in ctx.roster.voters(sitting.kind, sitting.body):
-        raise VoteError("KB_NOT_A_MEMBER", f"{member} не входить до складу цього органу",
-                        f"{member} is not a member of this body", "member")
+        raise VoteError("KB_NOT_A_MEMBER", Text("{member} is not a member of this body",
+                                                member=member), "member")
     own = actor.mxid is not None and member_of(ctx, actor.mxid) == member
     if not own and not is_staff(ctx, actor):
-        raise VoteError("KB_NOT_CHAIR", uk, en)
+        raise VoteError("KB_NOT_CHAIR", refusal)

@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import outbox
 from council import rooms as registry
+from council.language import _
 from council.models import OutboxMessage, utcnow
 from council.sittings import AgendaItem, get_sitting, room
 from council.sittings.agenda import sitting_heading
 from council.votes import ballots, tally
-from council.votes.common import lock_sitting, registered, reply
+from council.votes.common import WHY_NOT, lock_sitting, registered, reply
 from council.votes.inputs import Context
 from council.votes.operations import END_ECHO_GRACE, _poll_owner, end_key, poll_key
 from council.votes.registration import register
@@ -33,14 +34,6 @@ class ResponseOutcome:
     sitting_id: int | None = None
     close_now: bool = False  # every entitled member has answered: close the vote
     changed: bool = False  # a live count changed
-
-
-REFUSALS = {
-    "outsider": ("ви не входите до складу цього органу", "you are not a member of this body"),
-    "late": ("голосування вже завершено", "the vote had already closed"),
-    "malformed": ("відповідь не розпізнано", "the answer could not be read"),
-    "unknown_answer": ("такої відповіді немає", "there is no such answer"),
-}
 
 
 async def record_response(session: AsyncSession, ctx: Context, *, room_id: str, event_id: str,
@@ -73,9 +66,9 @@ async def record_response(session: AsyncSession, ctx: Context, *, room_id: str, 
     await session.flush()
     if status != "valid":
         log.info("vote %d: response %s not counted (%s)", vote.id, event_id, status)
-        uk, en = REFUSALS[status]
         await reply(session, vote.sitting_id, f"vote-reply:{event_id}",
-                    f"{sender}: відповідь не зараховано — {uk} / Not counted: {en}", vote.poll_event_id)
+                    _("{sender}: not counted — {why}", sender=sender, why=WHY_NOT[status].render()),
+                    vote.poll_event_id)
         return ResponseOutcome("vote", status, vote.id, vote.sitting_id)
     return ResponseOutcome("vote", "valid", vote.id, vote.sitting_id,
                            close_now=vote.status == "open" and await _everyone_answered(session, vote),

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from council.language import Refusal, Text
 from council.roster import Roster
 
 Majority = Literal["total", "procedural", "two_thirds"]
@@ -16,26 +17,26 @@ Result = Literal["for", "against", "abstain", "not_voting", "absent", "conflict"
 ANSWERS: tuple[Answer, ...] = ("for", "against", "abstain")
 PRESENT = "present"  # the registration ballot's one answer
 
-ANSWER_UK: dict[str, str] = {"for": "За", "against": "Проти", "abstain": "Утримався",
-                             PRESENT: "Присутній"}
-RESULT_UK: dict[str, str] = {"for": "За", "against": "Проти", "abstain": "Утримався",
-                             "not_voting": "Не голосував", "absent": "Відсутній",
-                             "conflict": "Конфлікт інтересів"}
-RESULT_EN: dict[str, str] = {"for": "For", "against": "Against", "abstain": "Abstained",
-                             "not_voting": "Did not vote", "absent": "Absent",
-                             "conflict": "Conflict of interest"}
-OUTCOME_UK = {"adopted": "прийнято", "rejected": "не прийнято"}
-OUTCOME_EN = {"adopted": "adopted", "rejected": "not adopted"}
-MAJORITY_UK: dict[str, str] = {
-    "total": "більшість від загального складу",
-    "procedural": "більшість від зареєстрованих (процедурне)",
-    "two_thirds": "дві третини від загального складу",
+# The words the bot writes, in any language (`.render(lang)`); the web renders them in the
+# reader's language.
+ANSWER_LABELS: dict[str, Text] = {"for": Text("For"), "against": Text("Against"),
+                                  "abstain": Text("Abstain"), PRESENT: Text("Present")}
+RESULTS: dict[str, Text] = {"for": Text("For"), "against": Text("Against"),
+                            "abstain": Text("Abstained"), "not_voting": Text("Did not vote"),
+                            "absent": Text("Absent"), "conflict": Text("Conflict of interest")}
+OUTCOMES: dict[str, Text] = {"adopted": Text("adopted"), "rejected": Text("not adopted")}
+MAJORITIES: dict[str, Text] = {
+    "total": Text("majority of the total composition"),
+    "procedural": Text("majority of those registered (procedural)"),
+    "two_thirds": Text("two thirds of the total composition"),
 }
-MAJORITY_EN: dict[str, str] = {
-    "total": "majority of the total composition",
-    "procedural": "majority of those registered (procedural)",
-    "two_thirds": "two thirds of the total composition",
-}
+# The same in Ukrainian and in English, for the web until it renders the maps above.
+RESULT_UK = {k: t.render("uk") for k, t in RESULTS.items()}
+RESULT_EN = {k: t.render("en") for k, t in RESULTS.items()}
+OUTCOME_UK = {k: t.render("uk") for k, t in OUTCOMES.items()}
+OUTCOME_EN = {k: t.render("en") for k, t in OUTCOMES.items()}
+MAJORITY_UK = {k: t.render("uk") for k, t in MAJORITIES.items()}
+MAJORITY_EN = {k: t.render("en") for k, t in MAJORITIES.items()}
 # Words a chair may type after `!vote <item>`: Ukrainian and English.
 MAJORITY_WORDS: dict[str, Majority] = {
     "total": "total", "загальна": "total", "більшість": "total",
@@ -47,13 +48,9 @@ SECRET_WORDS = frozenset({"secret", "таємне", "таємна", "таємн�
 MIN_DURATION, MAX_DURATION = 15, 24 * 3600
 
 
-class VoteError(ValueError):
-    """Refused: a stable code, a bilingual message, the field at fault. No HTTP status: the web
-    maps codes to answers in one table (web.errors)."""
-
-    def __init__(self, code: str, uk: str, en: str, field_name: str | None = None) -> None:
-        self.code, self.uk, self.en, self.field = code, uk, en, field_name
-        super().__init__(f"{uk} / {en}")
+class VoteError(Refusal):
+    """Refused: a stable code, the message (`Text`), the field at fault. No HTTP status: the
+    web maps codes to answers in one table (web.errors)."""
 
 
 @dataclass(frozen=True)

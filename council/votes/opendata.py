@@ -3,6 +3,8 @@
 
 The portal's `result` has five values; a member with a declared conflict of interest did not
 take part, so they are "Не голосував" there (the JSON API and the pages say "Конфлікт інтересів").
+The column names and the `result`/`votingResult` values are the portal's format: they are the
+same whatever the council's language (the values are its Ukrainian words, from the catalog).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from council.sittings import AgendaItem, Sitting, local_day
 from council.sittings.agenda import sitting_heading
-from council.votes.inputs import RESULT_UK, Context
+from council.votes.inputs import OUTCOMES, RESULTS, Context
 from council.votes.tables import RollCall, Vote
 
 
@@ -48,8 +50,10 @@ class VoterRow:
 
 MOTION_COLUMNS = tuple(MotionRow.__dataclass_fields__)
 VOTER_COLUMNS = tuple(VoterRow.__dataclass_fields__)
-PORTAL_RESULT = {**RESULT_UK, "conflict": RESULT_UK["not_voting"]}
-PORTAL_OUTCOME = {"adopted": "Прийнято", "rejected": "Не прийнято"}
+PORTAL_LANGUAGE = "uk"
+PORTAL_RESULT = {**{k: t.render(PORTAL_LANGUAGE) for k, t in RESULTS.items()},
+                 "conflict": RESULTS["not_voting"].render(PORTAL_LANGUAGE)}
+PORTAL_OUTCOME = {k: t.render(PORTAL_LANGUAGE).capitalize() for k, t in OUTCOMES.items()}
 
 
 def motion_uid(sitting_id: int, number: int) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import outbox
+from council.language import Text
 from council.models import OutboxMessage, utcnow
 from council.sittings import AgendaItem, get_sitting, room
 from council.sittings.publishing import _file_key
@@ -49,11 +50,11 @@ async def _item(session: AsyncSession, sitting_id: int, number: str) -> AgendaIt
     item = await session.scalar(select(AgendaItem).where(AgendaItem.sitting_id == sitting_id,
                                                          AgendaItem.number == number))
     if item is None:
-        raise VoteError("KB_UNKNOWN_ITEM", f"питання № {number} немає в порядку денному",
-                        f"there is no item {number} on the agenda", "item")
+        raise VoteError("KB_UNKNOWN_ITEM", Text("there is no item {number} on the agenda",
+                                                number=number), "item")
     if item.status != "active":
-        raise VoteError("KB_ITEM_WITHDRAWN", f"питання № {number} знято з розгляду",
-                        f"item {number} has been withdrawn", "item")
+        raise VoteError("KB_ITEM_WITHDRAWN", Text("item {number} has been withdrawn",
+                                                  number=number), "item")
     return item
 
 
@@ -68,14 +69,14 @@ async def open_vote(session: AsyncSession, ctx: Context, sitting_id: int, actor:
     item = await _item(session, sitting_id, spec.item)
     busy = await current_vote(session, sitting_id)
     if busy is not None:
-        raise VoteError("KB_VOTE_OPEN", f"спершу завершіть голосування № {busy.number} (!close)",
-                        f"vote {busy.number} is still open: close it first (!close)")
+        raise VoteError("KB_VOTE_OPEN", Text("vote {number} is still open: close it first "
+                                             "(!close)", number=busy.number))
     present = await registered(session, sitting_id)
     quorum = ctx.roster.quorum(sitting.kind, sitting.body)
     if len(present) < quorum:
-        raise VoteError("KB_NO_QUORUM", f"немає кворуму: зареєстровано {len(present)}, потрібно "
-                        f"{quorum} (!registration)", f"no quorum: {len(present)} registered, "
-                        f"{quorum} needed (!registration)")
+        raise VoteError("KB_NO_QUORUM", Text("no quorum: {registered} registered, {quorum} "
+                                             "needed (!registration)",
+                                             registered=len(present), quorum=quorum))
     majority = spec.majority or "total"
     total = ctx.roster.total_composition(sitting.kind, sitting.body)
     needed = tally.threshold(majority, total, len(present))
@@ -104,8 +105,7 @@ async def declare_conflict(session: AsyncSession, ctx: Context, sitting_id: int,
     sitting = await get_sitting(session, sitting_id)
     item = await _item(session, sitting_id, spec.item)
     check_for_member(ctx, sitting, actor, spec.member,
-                     "конфлікт інтересів іншого заявляє лише секретаріат",
-                     "only the secretariat can declare a conflict for another member")
+                     Text("only the secretariat can declare a conflict for another member"))
     # A vote already closed keeps its published roll-call; a later vote on the item counts it.
     row = await session.scalar(select(Conflict).where(Conflict.item_id == item.id,
                                                       Conflict.member_id == spec.member))
@@ -121,15 +121,15 @@ async def request_close(session: AsyncSession, ctx: Context, vote_id: int, reaso
                         actor: Actor | None = None) -> Vote:
     vote = await session.get(Vote, vote_id)
     if vote is None:
-        raise VoteError("KB_UNKNOWN_VOTE", "такого голосування немає", "no such vote")
+        raise VoteError("KB_UNKNOWN_VOTE", Text("no such vote"))
     if actor is not None:
         await sitting_for_runner(session, ctx, vote.sitting_id, actor)
     else:
         await lock_sitting(session, vote.sitting_id)
     await session.refresh(vote)  # after the lock: what another command committed meanwhile
     if vote.status != "open":
-        raise VoteError("KB_VOTE_CLOSED", f"голосування № {vote.number} вже завершується",
-                        f"vote {vote.number} is already closing")
+        raise VoteError("KB_VOTE_CLOSED", Text("vote {number} is already closing",
+                                               number=vote.number))
     vote.status, vote.close_requested_at, vote.close_reason = "closing", utcnow(), reason
     await outbox.enqueue(session, end_key(vote.id), room(vote.sitting_id), ballots.POLL_END,
                          ballots.poll_end(vote.id, f"{outbox.EVENT_REF}{poll_key(vote.id)}"))
@@ -140,8 +140,7 @@ async def close_current(session: AsyncSession, ctx: Context, sitting_id: int, ac
     await sitting_for_runner(session, ctx, sitting_id, actor)
     vote = await current_vote(session, sitting_id)  # a closing one: "already closing"
     if vote is None:
-        raise VoteError("KB_NO_VOTE", "зараз немає відкритого голосування",
-                        "no vote is open now")
+        raise VoteError("KB_NO_VOTE", Text("no vote is open now"))
     return await request_close(session, ctx, vote.id, "command")
 
 

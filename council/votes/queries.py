@@ -10,6 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from council.language import Text
 from council.sittings import AgendaItem, Sitting, get_sitting, local_day
 from council.votes import tally
 from council.votes.common import registered
@@ -198,8 +199,8 @@ async def deputy_record(session: AsyncSession, ctx: Context, member_id: str) -> 
     attendance when registration was held there and the member was entitled to register."""
     if ctx.roster.person(member_id) is None and not await session.scalar(
             select(RollCall.id).where(RollCall.member_id == member_id).limit(1)):
-        raise VoteError("KB_UNKNOWN_MEMBER", f"депутата {member_id} не знайдено",
-                        f"no deputy {member_id}", "member")
+        raise VoteError("KB_UNKNOWN_MEMBER", Text("no deputy {member}", member=member_id),
+                        "member")
     rows = (await session.execute(
         select(RollCall.result, Vote.number, Vote.sitting_id, AgendaItem.number, AgendaItem.title,
                Sitting.title, Sitting.starts_at)

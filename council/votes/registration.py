@@ -12,11 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from council import outbox
+from council.language import Text, _
 from council.models import utcnow
 from council.sittings import get_sitting, room
 from council.sittings.agenda import sitting_heading
 from council.votes import ballots
 from council.votes.common import (
+    WHY_NOT,
     check_for_member,
     entitled,
     registered,
@@ -63,8 +65,7 @@ async def notify_absence(session: AsyncSession, ctx: Context, sitting_id: int, a
     """A member for themselves; the secretariat or the chair for anyone entitled."""
     sitting = await get_sitting(session, sitting_id)
     check_for_member(ctx, sitting, actor, spec.member,
-                     "про відсутність іншого повідомляє лише секретаріат",
-                     "only the secretariat can notify another member's absence")
+                     Text("only the secretariat can notify another member's absence"))
     row = await session.scalar(select(Absence).where(Absence.sitting_id == sitting_id,
                                                      Absence.member_id == spec.member))
     if row is None:
@@ -101,10 +102,7 @@ def _moment(origin_ts: int) -> datetime:
 
 
 def _refusal(status: str, sender: str) -> str:
-    why = {"outsider": ("ви не входите до складу цього органу", "you are not a member of this body"),
-           "malformed": ("відповідь не розпізнано", "the answer could not be read"),
-           "unknown_answer": ("такої відповіді немає", "there is no such answer")}[status]
-    return f"{sender}: реєстрацію не зараховано — {why[0]} / Not registered: {why[1]}"
+    return _("{sender}: not registered — {why}", sender=sender, why=WHY_NOT[status].render())
 
 
 async def refresh_counts(session: AsyncSession, ctx: Context) -> int:

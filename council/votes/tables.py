@@ -83,7 +83,8 @@ class Vote(Base):
     sitting_id: Mapped[int] = mapped_column(ForeignKey("sittings.id"), index=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("agenda_items.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, … within the sitting
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closing | closed
+    # Indexed: /metrics counts the open and closing votes on every scrape.
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | closing | closed
     majority: Mapped[str] = mapped_column(String(16))
     threshold: Mapped[int] = mapped_column(Integer)  # "За" needed, frozen at the opening
     total: Mapped[int] = mapped_column(Integer)  # the body's total composition at the opening

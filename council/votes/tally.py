@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from council.votes.inputs import ANSWERS, RESULT_UK
+from council.votes.inputs import ANSWERS, RESULTS
 
 UNSTABLE_RESPONSE = "org.matrix.msc3381.poll.response"
 STABLE_RESPONSE = "m.poll.response"
@@ -102,7 +102,7 @@ def roll_call(entitled: list[dict[str, Any]], registered: set[str], conflicts: s
 
 
 def totals(lines: Iterable[Line]) -> dict[str, int]:
-    out = dict.fromkeys(RESULT_UK, 0)
+    out = dict.fromkeys(RESULTS, 0)
     for line in lines:
         out[line.result] += 1
     return out

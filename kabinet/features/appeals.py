@@ -1,5 +1,5 @@
 """Citizens' appeals: the room worker, mail sender, reminders, housekeeping, bot commands,
-answer files, the web form and API, `kabinet appeals list` and the demo appeals."""
+the answer's edits, ✅ and files, the web form and API, `kabinet appeals list` and the demo appeals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from appservice.appeals import AnswerFiles, AppealCommands, AppealRooms
+from appservice.appeals import AnswerEvents, AppealCommands, AppealRooms
 from bridges.mail import MailSender
 from council import appeals
 from council.appeals.upkeep import Housekeeping, Reminders
@@ -59,11 +59,12 @@ class Appeals:
 
         self.mail = mail = MailSender(kabinet.store, lambda: kabinet.settings.mail,
                                       on_done=mail_done)
+        mail.on_delivered = partial(kabinet.metrics.delivered, "mail")  # kabinet/metrics.py
         self.commands = AppealCommands(ctx, roster, s.homeserver.server_name, on_change=rooms.poke)
         self.commands.install(kabinet.commands)
-        kabinet.transactions.handlers.append(AnswerFiles(
-            kabinet.hs, kabinet.blobs, kabinet.hs.bot_mxid, s.appservice.ghost_prefix,
-            s.appeals.max_attachment_bytes))
+        kabinet.transactions.handlers.append(AnswerEvents(
+            self.commands, kabinet.hs, kabinet.blobs, kabinet.hs.bot_mxid,
+            s.appservice.ghost_prefix, s.appeals.max_attachment_bytes))
         kabinet.on_homeserver_back.append(rooms.poke)
 
         def poke_all() -> None:

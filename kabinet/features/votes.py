@@ -49,6 +49,9 @@ class Votes:
         self.commands = VoteCommands(ctx, on_change=sitting_changed)
         self.commands.install(kabinet.commands)
         kabinet.workers.append(clock.run)
+        # Registrations may be handled in another process (kabinet/leader.py): a poke passed on
+        # from there refreshes the live counts here, where the clock runs.
+        kabinet.poked_elsewhere[clock] = clock.registered
         kabinet.on_homeserver_back.append(clock.homeserver_back)
 
         def changed() -> None:  # the web queued something: deliver it, look at the timers

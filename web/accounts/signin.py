@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from council import accounts, outbox
 from council import rooms as room_keys
 from council.accounts import Identity
+from council.language import _
 from web.accounts.common import COOKIE, DEPS, Deps, Viewer, form_ok, signed_in, viewer, viewer_of
 from web.accounts.matrix import HomeserverBusy, MatrixSignIn, OpenIdToken, SignInRefused
 from web.errors import N_, invalid, json_error, read_json
@@ -161,10 +162,10 @@ async def request_link(request: web.Request) -> web.StreamResponse:
             await outbox.enqueue(
                 s, f"signin-link:{link_id}",
                 room_keys.placeholder(accounts.private_room(identity)), "m.room.message",
-                {"msgtype": "m.notice",
-                 "body": f"Посилання для входу в Кабінет на сайті: {url}\n"
-                         "Діє 10 хвилин, лише один раз. Якщо ви не просили — не відкривайте "
-                         "його і нікому не пересилайте."})
+                {"msgtype": "m.notice", "body": _(
+                    "Sign-in link to Kabinet on the website: {url}\nIt works for 10 minutes, once "
+                    "only. If you did not ask for it, do not open it and do not forward it to "
+                    "anyone.", url=url)})
             await accounts.audit.record(s, identity.mxid, "signin.link_requested",
                                         person(identity))
         deps.on_queued()

@@ -12,6 +12,8 @@ shown in the council's time zone; API times carry their offset.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from web import openapi
@@ -42,6 +44,14 @@ __all__ = [
 
 def setup(app: web.Application, cfg: AppealsWeb) -> None:
     app[APPEALS] = cfg
+
+    async def intake(_: web.Application) -> AsyncIterator[None]:
+        """Registrations' group commit: after the store opens, till the last handler is done."""
+        await cfg.intake.start()
+        yield
+        await cfg.intake.stop()
+
+    app.cleanup_ctx.append(intake)
     r = app.router
     r.add_get("/appeals/new", new_form, name="appeal_new")
     r.add_post("/appeals/new", submit_form)

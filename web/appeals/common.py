@@ -11,9 +11,9 @@ from datetime import datetime
 
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from council import appeals
+from council.appeals.intake import Intake
 from council.files.blobs import BlobStore
 from council.store import Store
 from web.appeals.input import (
@@ -46,9 +46,14 @@ class AppealsWeb:
     limits: Limits
     limiter: RateLimiter
     on_registered: Callable[[], None] = lambda: None
-    # SQLite has one writer: queueing registrations here is cheaper than letting them meet
+    # SQLite has one writer: queueing follow-ups here is cheaper than letting them meet
     # SQLite's busy handler, whose sleeps made the tail latency (PostgreSQL needs no lock).
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Registrations are group-committed, started and stopped with the app (web.appeals.setup).
+    intake: Intake = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(self.store, self.ctx)
 
 
 APPEALS: web.AppKey[AppealsWeb] = web.AppKey("appeals", AppealsWeb)
@@ -83,7 +88,8 @@ async def _store_files(cfg: AppealsWeb, sub: Submission) -> tuple[appeals.Stored
 async def _register(cfg: AppealsWeb, checked: Checked, sub: Submission, lang: str,
                     once: appeals.Idempotency | None = None) -> tuple[appeals.Appeal, str, bool]:
     """(appeal, token, replayed): with a key already used for this request, the appeal it
-    registered and nothing new (files included); appeals.KeyReused for another request."""
+    registered and nothing new (files included); appeals.KeyReused for another request.
+    Answered once the appeal is committed, with the others submitted meanwhile (intake)."""
     if once is not None and (found := await _registered_by(cfg, once)) is not None:
         return found, once.token, True
     v = checked.values
@@ -93,23 +99,11 @@ async def _register(cfg: AppealsWeb, checked: Checked, sub: Submission, lang: st
         addressee_deputy=v["addressee_deputy"], addressee_district=v["addressee_district"],
         candidates=v["candidates"], type=v["type"], lang=lang)
     new = dataclasses.replace(new, attachments=await _store_files(cfg, sub))
-    try:
-        async with _writing(cfg):
-            # A twin (double click) may have committed while this one stored its files.
-            if once is not None and (found := await _registered_by(cfg, once)) is not None:
-                return found, once.token, True
-            async with cfg.store.session() as s:
-                appeal, token = await appeals.register(s, cfg.ctx, new,
-                                                       token=once.token if once else None)
-                if once is not None:
-                    await appeals.remember_key(s, once, appeal.id)
-    except IntegrityError:  # PostgreSQL: a concurrent twin committed the key first
-        if once is None or (found := await _registered_by(cfg, once)) is None:
-            raise
-        return found, once.token, True
-    assert token is not None
-    cfg.on_registered()
-    return appeal, token, False
+    # A twin (double click) that committed while this one stored its files is its replay.
+    done = await cfg.intake.register(new, once)
+    if not done.replayed:
+        cfg.on_registered()
+    return done.appeal, done.token, done.replayed
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from council import sittings as domain
 from council import votes
 from council.accounts import audit
 from council.appeals import AppealError
+from council.language import Text
 from council.models import utcnow
 from council.sittings.agenda import sitting_heading, when
 from web.accounts.common import form_ok
@@ -30,6 +31,7 @@ from web.desk.common import (
     staff_page,
     text,
 )
+from web.errors import N_
 from web.pages import path_id, sitting_id
 
 REFUSALS = (domain.SittingError, votes.VoteError, AppealError, ValidationError, Refused)
@@ -94,11 +96,11 @@ async def add_drafts(request: web.Request) -> web.StreamResponse:
         if not form_ok(request, form.fields):
             return forbidden(request)
         if not form.files:
-            raise Refused(400, "Немає файлів / No files chosen")
+            raise Refused(400, N_("No files chosen"))
         files = [await drafts.prepare(request, ctx, f) for f in form.files]
         async with deps.store.session() as s:
             await domain.get_sitting(s, sid)
-            specs = drafts.specs(form, drafts.first_number(await domain.next_number(s, sid)))
+            specs = drafts.specs(form, await domain.next_numbers(s, sid, len(files)))
             items = await domain.add_drafts(s, ctx, sid, list(zip(specs, files, strict=True)),
                                             source="desk")
             for item, file in zip(items, files, strict=True):
@@ -114,8 +116,7 @@ async def add_drafts(request: web.Request) -> web.StreamResponse:
 async def _number(s: Any, sid: int, item_id: int) -> str:
     item = await s.get(domain.AgendaItem, item_id)
     if item is None or item.sitting_id != sid:
-        raise domain.SittingError("KB_UNKNOWN_ITEM", "такого питання немає в цьому засіданні",
-                                  "no such item in this sitting", "item")
+        raise domain.SittingError("KB_UNKNOWN_ITEM", Text("no such item in this sitting"), "item")
     number: str = item.number
     return number
 
@@ -130,7 +131,7 @@ async def revise(request: web.Request) -> web.StreamResponse:
         if not form_ok(request, form.fields):
             return forbidden(request)
         if not form.files:
-            raise Refused(400, "Немає файлу / No file chosen")
+            raise Refused(400, N_("No file chosen"))
         file = await drafts.prepare(request, ctx, form.files[0])
         async with deps.store.session() as s:
             number = await _number(s, sid, item_id)
@@ -154,7 +155,7 @@ async def withdraw(request: web.Request) -> web.StreamResponse:
     reason = text(form, "reason", 500)
     try:
         if len(reason) < 2:
-            raise Refused(422, "Вкажіть причину / Give the reason")
+            raise Refused(422, N_("Give the reason"))
         async with deps.store.session() as s:
             number = await _number(s, sid, item_id)
             await domain.withdraw_item(s, deps.sittings(), sid, number, reason=reason)

@@ -19,7 +19,16 @@ from council import announcements as domain
 from council.accounts import audit
 from council.store import Store
 from web.accounts.common import viewer_of
-from web.desk.common import forbidden, local, posted, record, refusal, render_desk, staff_page
+from web.desk.common import (
+    Refused,
+    forbidden,
+    local,
+    posted,
+    record,
+    refusal,
+    render_desk,
+    staff_page,
+)
 from web.errors import N_
 
 PATH = "/desk/announcements"
@@ -38,12 +47,6 @@ class Deps:
 DEPS: web.AppKey[Deps] = web.AppKey("desk_announcements_deps", Deps)
 
 
-class _Refused(Exception):
-    def __init__(self, message: str) -> None:
-        self.status, self.message = 422, message
-        super().__init__(message)
-
-
 def _text(form: Any) -> str:
     value = form.get("text", "")
     if not isinstance(value, str):
@@ -58,9 +61,9 @@ def _expiry(typed: str, tz: ZoneInfo) -> datetime | None:
     try:
         day = date.fromisoformat(typed)
     except ValueError:
-        raise _Refused("Дата: РРРР-ММ-ДД / Date: YYYY-MM-DD") from None
+        raise Refused(422, N_("Date: YYYY-MM-DD")) from None
     if not 2000 <= day.year <= 2100:
-        raise _Refused("Рік має бути від 2000 до 2100 / The year must be 2000 to 2100")
+        raise Refused(422, N_("The year must be {first} to {last}"), first=2000, last=2100)
     return datetime.combine(day + timedelta(days=1), time(0), tz)
 
 
@@ -97,9 +100,8 @@ async def create(request: web.Request) -> web.StreamResponse:
             row = await domain.post(s, spec, viewer_of(request).mxid, "desk", tz)
             await record(s, request, "announcement.post", audit.subject("announcement", row.id),
                          {"pinned": row.pinned, "expires": values["expires"] or None})
-    except (domain.AnnouncementError, ValidationError, _Refused) as exc:
-        status, message = (exc.status, exc.message) if isinstance(exc, _Refused) \
-            else refusal(request, exc)
+    except (domain.AnnouncementError, ValidationError, Refused) as exc:
+        status, message = refusal(request, exc)
         return await _show(request, status, message, values)
     deps.on_change()
     raise web.HTTPSeeOther(f"{PATH}?done=posted")

@@ -29,6 +29,7 @@ from web.desk.common import (
     staff_page,
     text,
 )
+from web.errors import N_
 from web.pages import path_id
 
 URL = "/desk/appeals"
@@ -102,7 +103,7 @@ async def transfer(request: web.Request) -> web.StreamResponse:
     deputy = text(form, "deputy", 64)
     try:
         if deputy not in {d.id for d in deps.roster().deputies}:
-            raise Refused(422, "Оберіть депутата зі списку / Choose a deputy from the list")
+            raise Refused(422, N_("Choose a deputy from the list"))
         async with deps.store.session() as s:
             appeal = await _appeal(s, request)
             await appeals.transfer(s, appeal, deputy, viewer_of(request).mxid)
@@ -123,9 +124,9 @@ async def extend(request: web.Request) -> web.StreamResponse:
     days, reason = text(form, "days", 4), text(form, "reason", 500)
     try:
         if not (days.isascii() and days.isdigit() and 1 <= int(days) <= EXTEND_MAX):
-            raise Refused(422, f"Кількість днів — від 1 до {EXTEND_MAX} / Days: 1 to {EXTEND_MAX}")
+            raise Refused(422, N_("Days: 1 to {max}"), max=EXTEND_MAX)
         if len(reason) < 3:
-            raise Refused(422, "Вкажіть причину продовження / Give the reason for the extension")
+            raise Refused(422, N_("Give the reason for the extension"))
         async with deps.store.session() as s:
             appeal = await _appeal(s, request)
             await appeals.extend(s, deps.appeals, appeal, int(days), reason,

@@ -121,21 +121,24 @@ def see_other(location: str, done: str) -> web.HTTPSeeOther:
 
 
 class Refused(Exception):
-    """A desk form's own refusal, already worded (e.g. naming the file at fault)."""
+    """A desk form's own refusal: an English msgid (marked with `N_`, translated in desk.po) and
+    the values of its `{placeholders}`, said in the page's language by `refusal()`."""
 
-    def __init__(self, status: int, message: str) -> None:
-        self.status, self.message = status, message
+    def __init__(self, status: int, message: str, /, **params: Any) -> None:
+        self.status, self.message, self.params = status, message, params
         super().__init__(message)
 
 
 def refusal(request: web.Request, exc: Exception) -> tuple[int, str]:
-    """A domain refusal or invalid input: its status (web.errors' table) and the message in the
-    page's language (the domain's errors are bilingual)."""
+    """A desk refusal, a domain refusal or invalid input: its status (web.errors' table for the
+    domain's) and the message in the page's language."""
+    language = i18n.request_locale(request)
     if isinstance(exc, Refused):
-        return exc.status, exc.message
+        said = i18n.translations(language).gettext(exc.message)
+        return exc.status, said.format(**exc.params) if exc.params else said
     if isinstance(exc, ValidationError):
         reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}"
                             for e in exc.errors())
         return 422, reasons
     status, _ = domain_status(exc)
-    return status, said_in(exc, i18n.request_locale(request))
+    return status, said_in(exc, language)

@@ -1,8 +1,9 @@
 """Several drafts from one desk form: the files (dropped or chosen, `<input type=file multiple>`),
 their titles (one line per file; the file's name when left out), and the initiator and
-responsible commission they share. Numbers follow the agenda's last one. Every file gets the
-checks the CLI and the API give it (council.sittings.prepare_file), all before anything is
-stored, and then all of them are published in one unit of work, or none."""
+responsible commission they share. Numbers follow the agenda's last one in the sitting's scheme
+(1, 2 …; К-1, К-2 … at a commission). Every file gets the checks the CLI and the API give it
+(council.sittings.prepare_file), all before anything is stored, and then all of them are
+published in one unit of work, or none."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 
 from council import sittings as domain
 from web.desk.common import Refused, refusal, text
-from web.errors import BadInput
+from web.errors import N_, BadInput
 from web.uploads import BodyTooLarge, FieldTooLarge, FileTooLarge, Form, Rules, Upload, read_form
 
 MAX_FILES = 20  # drafts in one form
@@ -35,11 +36,12 @@ async def read(request: web.Request, ctx: domain.Context, *, max_files: int = MA
         return await read_form(request, rules)
     except (BodyTooLarge, FileTooLarge):
         mib = ctx.max_bytes // (1024 * 1024)
-        raise Refused(413, f"Файли завеликі або їх забагато: до {mib} МіБ кожен, до {max_files} "
-                           f"файлів / Files too large or too many: up to {mib} MiB each, "
-                           f"{max_files} files") from None
+        if max_files == 1:
+            raise Refused(413, N_("The file is too large: up to {mib} MiB"), mib=mib) from None
+        raise Refused(413, N_("Files too large or too many: up to {mib} MiB each, {max_files} "
+                              "files"), mib=mib, max_files=max_files) from None
     except FieldTooLarge:
-        raise Refused(413, "Текстове поле задовге / A text field is too long") from None
+        raise Refused(413, N_("A text field is too long")) from None
 
 
 def _title(upload: Upload) -> str:
@@ -55,26 +57,23 @@ async def prepare(request: web.Request, ctx: domain.Context, upload: Upload
         return await domain.prepare_file_off_loop(ctx, upload.data, name)
     except domain.SittingError as exc:
         status, message = refusal(request, exc)
-        raise Refused(status, f"{name}: {message}") from None
+        raise Refused(status, N_("{file}: {reason}"), file=name, reason=message) from None
 
 
-def specs(form: Form, first: int) -> list[domain.NewDraft]:
-    """The drafts' fields, numbered from `first`; an invalid one names its file."""
+def specs(form: Form, numbers: list[str]) -> list[domain.NewDraft]:
+    """The drafts' fields, one number each from `numbers` (the sitting's scheme: 1, 2 … or
+    К-1, К-2 …, domain.next_numbers); an invalid one names its file."""
     titles = [t for line in form.fields.get("titles", "").splitlines() if (t := text({"t": line}, "t"))]
     shared = {k: text(form.fields, k) for k in ("initiator", "commission")}
     out = []
-    for n, upload in enumerate(form.files):
-        fields = {"number": str(first + n),
+    for n, (upload, number) in enumerate(zip(form.files, numbers, strict=True)):
+        fields = {"number": number,
                   "title": titles[n] if n < len(titles) else _title(upload),
                   "initiator": shared["initiator"], "commission": shared["commission"] or None}
         try:
             out.append(domain.NewDraft.model_validate(fields))
         except ValidationError as exc:
             reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise Refused(422, f"{upload.filename or n + 1}: {reasons}") from None
+            raise Refused(422, N_("{file}: {reason}"), file=upload.filename or str(n + 1),
+                          reason=reasons) from None
     return out
-
-
-def first_number(next_number: str) -> int:
-    """domain.next_number is the agenda's largest numeric number plus one (ASCII digits)."""
-    return int(next_number) if next_number.isascii() and next_number.isdigit() else 1

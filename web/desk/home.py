@@ -26,6 +26,7 @@ from web.desk.common import (
     staff_page,
     text,
 )
+from web.errors import N_
 
 RECENT = timedelta(hours=3)  # a sitting under way still counts as upcoming
 KINDS = (("plenary", "Plenary session"), ("commission", "Commission sitting"),
@@ -63,10 +64,9 @@ def _spec(values: dict[str, str], tz: Any) -> domain.NewSitting:
     try:
         starts = datetime.fromisoformat(f"{values['date']}T{values['time'] or '10:00'}")
     except ValueError:
-        raise Refused(422, "Дата й час: РРРР-ММ-ДД і ГГ:ХХ / Date and time: YYYY-MM-DD and "
-                           "HH:MM") from None
+        raise Refused(422, N_("Date and time: YYYY-MM-DD and HH:MM")) from None
     if not 1990 <= starts.year <= 2100:  # as the API: and no date arithmetic overflows
-        raise Refused(422, "Рік має бути від 1990 до 2100 / The year must be 1990 to 2100")
+        raise Refused(422, N_("The year must be {first} to {last}"), first=1990, last=2100)
     return domain.NewSitting.model_validate({
         "kind": values["kind"], "body": values["body"] or None,
         "number": values["number"] or None, "title": values["title"],

@@ -11,6 +11,7 @@ from council.accounts import audit
 from web.accounts.common import viewer_of
 from web.desk.agenda import REFUSALS, desk_url, refused
 from web.desk.common import DEPS, Refused, forbidden, posted, record, see_other, staff_page, text
+from web.errors import N_
 from web.pages import sitting_id
 
 
@@ -41,7 +42,7 @@ def _duration(form: object, field: str = "minutes") -> int | None:
     if not typed:
         return None
     if not (typed.isascii() and typed.isdigit()):
-        raise Refused(422, "Тривалість — ціле число хвилин / The duration is whole minutes")
+        raise Refused(422, N_("The duration is whole minutes"))
     return int(typed) * 60
 
 

@@ -51,7 +51,7 @@ def _answer(body: BaseModel, status: int = 200) -> web.Response:
 async def _body(request: web.Request, model: type[M]) -> M | web.Response:
     data = await read_json(request)  # malformed JSON: a 4xx from web.errors
     if not isinstance(data, dict):
-        return json_error(400, "KB_BAD_JSON", "Тіло має бути об'єктом JSON / Body must be a JSON object")
+        return json_error(400, "KB_BAD_JSON", "The body must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

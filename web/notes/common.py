@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from council import notes as domain
+from council.language import Text
 from council.store import Store
 from web.accounts import Viewer
 
@@ -31,8 +32,7 @@ DEPS: web.AppKey[Deps] = web.AppKey("notes_deps", Deps)
 def author_of(me: Viewer) -> domain.Author:
     """The viewer as a note's author. The staff token is nobody: it has no notes room."""
     if me.session_id is None:
-        raise domain.NoteError("KB_NO_NOTES_ROOM", "службовий токен не має заміток",
-                               "the staff token has no notes")
+        raise domain.NoteError("KB_NO_NOTES_ROOM", Text("the staff token has no notes"))
     return domain.Author(me.mxid, me.person_id)
 
 

@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from council import sittings as domain
 from council.accounts import audit
-from web import openapi
+from council.language import Text
+from web import i18n, openapi
 from web.accounts.staff import actor, staff_api
 from web.errors import BadInput, invalid, json_error, read_json
 from web.pages import sitting_id
@@ -40,7 +41,9 @@ def _sitting(s: domain.Sitting, ctx: domain.Context) -> models.Sitting:
 
 
 def _warnings(ws: list[Any]) -> list[models.LawWarning]:
-    return [models.LawWarning(rule=w.rule, message=w.text) for w in ws]
+    """The law's warnings in the language the request's Accept-Language prefers."""
+    language = i18n.API_LANGUAGE.get()
+    return [models.LawWarning(rule=w.rule, message=w.render(language)) for w in ws]
 
 
 def _view(v: domain.SittingView, ctx: domain.Context) -> models.SittingView:
@@ -124,14 +127,9 @@ def _number(request: web.Request) -> str:
     """The item's number from the path; one no item can have is a 404 before any query."""
     number = request.match_info["number"]
     if not 0 < len(number) <= 32 or not number.isprintable():
-        raise domain.SittingError("KB_UNKNOWN_ITEM", "такого питання немає в цьому засіданні",
-                                  "no such item in this sitting", "number")
+        raise domain.SittingError("KB_UNKNOWN_ITEM", Text("no such item in this sitting"),
+                                  "number")
     return number
-
-
-def _too_large(limit: int) -> domain.SittingError:
-    return domain.SittingError("KB_FILE_TOO_LARGE", f"файл більший за {limit // (1024 * 1024)} МіБ",
-                               f"the file exceeds {limit // (1024 * 1024)} MiB", "file")
 
 
 async def _read_draft(request: web.Request, limit: int) -> Form:
@@ -143,7 +141,7 @@ async def _read_draft(request: web.Request, limit: int) -> Form:
     try:
         return await read_form(request, rules)
     except (BodyTooLarge, FileTooLarge):
-        raise _too_large(limit) from None
+        raise domain.file_too_large(limit) from None
     except FieldTooLarge:
         raise BadInput(413, "KB_FIELD_TOO_LARGE", "A text field is too long") from None
 
@@ -155,7 +153,7 @@ async def api_add_draft(request: web.Request) -> web.Response:
     sid = sitting_id(request)
     form = await _read_draft(request, ctx.max_bytes)
     if not form.files:
-        raise domain.SittingError("KB_NO_FILE", "немає файлу", "no file part", "file")
+        raise domain.SittingError("KB_NO_FILE", Text("no file part"), "file")
     try:
         spec = domain.NewDraft.model_validate({k: v[:FIELD_MAX] for k, v in form.fields.items()
                                                if k in domain.NewDraft.model_fields and v != ""})
@@ -188,7 +186,7 @@ async def api_revise(request: web.Request) -> web.Response:
     sid, number = sitting_id(request), _number(request)
     form = await _read_draft(request, ctx.max_bytes)
     if not form.files:
-        raise domain.SittingError("KB_NO_FILE", "немає файлу", "no file part", "file")
+        raise domain.SittingError("KB_NO_FILE", Text("no file part"), "file")
     upload = form.files[0]
     file = await domain.prepare_file_off_loop(ctx, upload.data, upload.filename or "draft")
     async with deps.store.session() as s:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -26,3 +27,10 @@ def download_path(sitting_id: int, item_id: int, version: int) -> str:
     return f"/sittings/{sitting_id}/drafts/{item_id}/{version}"
 
 
+def matrix_to(room_id: str | None, event_id: str | None = None, *, via: str) -> str | None:
+    """A matrix.to link to a room (or to one event in it) that any Matrix client opens; None
+    while there is no room. `via` is a server in the room, so a client can find it."""
+    if not room_id:
+        return None
+    target = quote(room_id, safe="!:") + (f"/{quote(event_id, safe='$:')}" if event_id else "")
+    return f"https://matrix.to/#/{target}?via={quote(via)}"

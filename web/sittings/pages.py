@@ -11,14 +11,17 @@ from aiohttp import web
 from icalendar import Calendar, Event
 from sqlalchemy import Integer, Select, String, bindparam, cast, func, literal, select
 
+from council import language, rooms
 from council import sittings as domain
 from council import votes as ballots
 from council.models import utcnow
+from council.sittings import links
 from council.sittings.agenda import KIND_NAMES, sitting_heading, when
 from council.store import Store
-from web import cache
+from web import cache, i18n
 from web.pages import SITE, path_id, render, sitting_id
-from web.sittings.common import DEPS, download_path
+from web.sittings.common import DEPS, download_path, matrix_to
+from web.sittings.law_notes import law_notes, said
 from web.votes.common import DEPS as VOTES_DEPS
 from web.votes.pages import sitting_section
 
@@ -49,6 +52,8 @@ def _revision_statement() -> Select[Any]:
     - votes: inserted, then open -> closing -> closed; the roll-call, totals and outcome are
       written with the close, and a closed vote never changes again: counted, and closed ones;
     - registrations and attendance: inserted only (counted; `shown` is not on the page);
+    - the sitting's room and its delivered draft messages (council.sittings.links): the room is
+      registered once, an event id is written once;
     - absences and conflicts of interest are updated in place (the latest text stands): their
       shown fields themselves, length-prefixed so that no two contents read the same (a few
       short rows per sitting; a different row order only costs one more render).
@@ -72,6 +77,8 @@ def _revision_statement() -> Select[Any]:
 
     items = select(domain.AgendaItem.id).where(domain.AgendaItem.sitting_id == sid)
     a, c, vote = ballots.Absence, ballots.Conflict, ballots.Vote
+    # Where it is in Matrix: the room once made, and each version's message once delivered.
+    matrix = links.revision_columns(sid, bindparam("room_key", type_=String))
     return select(
         select(domain.Sitting.agenda_rev).where(domain.Sitting.id == sid).scalar_subquery(),
         count(vote, vote.sitting_id == sid),
@@ -79,7 +86,8 @@ def _revision_statement() -> Select[Any]:
         count(ballots.Registration, ballots.Registration.sitting_id == sid),
         count(ballots.Attendance, ballots.Attendance.sitting_id == sid),
         joined(text(a.member_id, a.reason), a, a.sitting_id == sid),
-        joined(text(cast(c.item_id, String), c.member_id, c.text), c, c.item_id.in_(items)))
+        joined(text(cast(c.item_id, String), c.member_id, c.text), c, c.item_id.in_(items)),
+        *matrix)
 
 
 REVISION = _revision_statement()
@@ -87,7 +95,7 @@ REVISION = _revision_statement()
 
 def revision_reader(store: Store) -> Callable[[int], Awaitable[tuple[Any, ...] | None]]:
     async def read(sid: int) -> tuple[Any, ...] | None:
-        row = await store.read_one(REVISION, {"sid": sid})
+        row = await store.read_one(REVISION, {"sid": sid, "room_key": rooms.sitting(sid)})
         return None if row[0] is None else row
     return read
 
@@ -122,13 +130,20 @@ async def sitting_context(request: web.Request) -> dict[str, Any]:
     async with deps.store.session() as s:
         v = await domain.view(s, ctx, sitting_id(request))
         votes = await sitting_section(request, s, v.sitting.id)
+        places = await links.matrix_places(s, v.sitting.id)
     commissions = {c.id: c.name for c in ctx.roster.commissions}
     heading = sitting_heading(v.sitting.kind, v.sitting.title, v.sitting.number)
+    lang = i18n.request_locale(request)
+    notes, marks = law_notes(v, lang)
+    via = request.app[SITE].server_name
     return {
         "v": v, "heading": heading, "starts": when(v.sitting.starts_at, ctx.tz),
+        "sitting_warnings": [said(w, lang) for w in v.warnings], "law_notes": notes,
+        "law_marks": marks, "room_link": matrix_to(places.room_id, via=via),
+        "event_links": {k: matrix_to(places.room_id, e, via=via) for k, e in places.events.items()},
         "commissions": commissions, "download": download_path,
         "day": lambda moment: when(moment, ctx.tz)[:10],
-        "kind_en": KIND_NAMES.get(v.sitting.kind, KIND_NAMES["plenary"])[1], **votes}
+        "kind_en": KIND_NAMES.get(v.sitting.kind, KIND_NAMES["plenary"]).render("en"), **votes}
 
 
 async def draft_download(request: web.Request) -> web.StreamResponse:
@@ -156,7 +171,8 @@ async def calendar_ics(request: web.Request) -> web.Response:
     cal = Calendar()
     cal.add("prodid", "-//Kabinet//Sittings//UK")
     cal.add("version", "2.0")
-    cal.add("x-wr-calname", f"Засідання — {site.council_name}")
+    # A subscribed calendar carries no reader's language: it speaks the council's, as the bot.
+    cal.add("x-wr-calname", language._("Sittings — {council}", council=site.council_name))
     cal.add("x-wr-timezone", str(ctx.tz))
     base = site.base_url  # configured: the Host header is the client's to write
     for x in all_:
@@ -168,8 +184,8 @@ async def calendar_ics(request: web.Request) -> web.Response:
         ev.add("dtstamp", x.announced_at)
         ev.add("location", x.place)
         ev.add("url", f"{base}/sittings/{x.id}")
-        ev.add("description", f"Порядок денний і проєкти рішень / Agenda and drafts: "
-                              f"{base}/sittings/{x.id}")
+        ev.add("description", language._("Agenda and drafts: {url}",
+                                         url=f"{base}/sittings/{x.id}"))
         cal.add_component(ev)
     return web.Response(body=cal.to_ical(), content_type="text/calendar", charset="utf-8",
                         headers={"Content-Disposition": 'inline; filename="calendar.ics"'})

@@ -1,5 +1,8 @@
 """/sittings/{id}/votes.pdf: the sitting's roll-call results, one A4 page per closed vote.
 
+The council's official document: written in the council's language (council.language, its
+words in council/locale/<language>/LC_MESSAGES/pdf.po and the votes' own words), whoever asks.
+
 Made on demand with fpdf2 and the Roboto font of the font-roboto package (the font the demo
 drafts already use: Cyrillic, nothing to install). Built in a worker thread: the loop that
 serves the hall view and the bot never waits for a PDF. Each vote fits one page whatever the
@@ -18,9 +21,11 @@ from aiohttp import web
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue
 
-from council import sittings
+from council import language, sittings
 from council import votes as domain
+from council.language import _
 from council.sittings.agenda import sitting_heading, when
+from council.votes.inputs import MAJORITIES, OUTCOMES, RESULTS
 from web.pages import SITE, sitting_id
 from web.votes.common import DEPS, Group, by_faction, head_id, local
 
@@ -53,6 +58,7 @@ def _pdf(title: str, council: str) -> FPDF:
     pdf = FPDF(format="A4")
     pdf.set_title(title)
     pdf.set_author(council)
+    pdf.set_lang(language.current())
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
     pdf.set_auto_page_break(False)  # one page per vote, laid out to fit
     pdf.add_font(FONT, "", str(FONT_DIR / "Roboto-Regular.ttf"))
@@ -75,11 +81,21 @@ def _fit(pdf: FPDF, text: str, width: float, size: float) -> None:
         pdf.set_font_size(size)
 
 
+def _group_name(group: Group) -> str:
+    """A faction's own name as it is; the independents' and the head's in the council's words."""
+    return group.uk if group.kind == "faction" else _(group.en)
+
+
+def _result(result: str) -> str:
+    word = RESULTS.get(result)
+    return str(word) if word is not None else result
+
+
 def _roll_call(pdf: FPDF, groups: list[Group], top: float, bottom: float) -> None:
     rows: list[tuple[str, str, bool]] = []
     for g in groups:
-        rows.append((f"{g.uk} / {g.en}" if g.uk != g.en else g.uk, "", True))
-        rows.extend((line.name, domain.RESULT_UK[line.result], False) for line in g.lines)
+        rows.append((_group_name(g), "", True))
+        rows.extend((line.name, _result(line.result), False) for line in g.lines)
     if not rows:
         return
     usable = pdf.w - 2 * MARGIN
@@ -120,7 +136,7 @@ def _conflicts_text(page: VotePage) -> str:
         parts.append(f"{c.name}: {text}")
     if not parts:
         return ""
-    return "Конфлікт інтересів / Conflicts of interest:\n" + "\n".join(parts)
+    return _("Conflicts of interest") + ":\n" + "\n".join(parts)
 
 
 def _vote_page(pdf: FPDF, doc: Document, page: VotePage) -> None:
@@ -128,25 +144,27 @@ def _vote_page(pdf: FPDF, doc: Document, page: VotePage) -> None:
     pdf.add_page()
     _header(pdf, doc)
     pdf.set_font(FONT, "B", 13)
-    pdf.multi_cell(0, 7, f"Результати поіменного голосування № {v.number}", align="C", **LINE)
+    pdf.multi_cell(0, 7, _("Roll-call vote results No. {number}", number=v.number), align="C",
+                   **LINE)
     pdf.set_font(FONT, "", 9)
-    pdf.multi_cell(0, 4.5, f"Roll-call vote {v.number} · {page.opened} – {page.closed}",
-                   align="C", **LINE)
+    pdf.multi_cell(0, 4.5, f"{page.opened} – {page.closed}", align="C", **LINE)
     pdf.ln(2)
     pdf.set_font(FONT, "B", 11)
-    pdf.multi_cell(0, 5.5, f"Питання № {v.item_number}: {v.item_title}", **LINE)
+    pdf.multi_cell(0, 5.5, _("Item No. {item}: {title}", item=v.item_number, title=v.item_title),
+                   **LINE)
     pdf.set_font(FONT, "", 10)
-    pdf.multi_cell(0, 5, f"Поріг: {v.threshold} «За» — {domain.MAJORITY_UK.get(v.majority, v.majority)}"
-                         f" (склад {v.total}) / {v.threshold} “For” needed "
-                         f"({domain.MAJORITY_EN.get(v.majority, v.majority)})", **LINE)
+    majority = MAJORITIES.get(v.majority)
+    pdf.multi_cell(0, 5, _("Threshold {needed} «For» ({majority}, composition {total})",
+                           needed=v.threshold, majority=majority or v.majority, total=v.total),
+                   **LINE)
     pdf.set_font(FONT, "B", 12)
-    outcome = v.outcome or ""
-    pdf.multi_cell(0, 7, f"Рішення {domain.OUTCOME_UK.get(outcome, outcome).upper()} / "
-                         f"{domain.OUTCOME_EN.get(outcome, outcome)}", **LINE)
+    outcome = OUTCOMES.get(v.outcome or "")
+    pdf.multi_cell(0, 7, _("Decision: {outcome}",
+                           outcome=str(outcome or v.outcome or "").upper()), **LINE)
     pdf.set_font(FONT, "", 10)
     totals = v.totals or {}
-    pdf.multi_cell(0, 5, " · ".join(f"{domain.RESULT_UK[k]} {totals.get(k, 0)}"
-                                    for k in domain.RESULT_UK), **LINE)
+    pdf.multi_cell(0, 5, " · ".join(f"{word} {totals.get(k, 0)}" for k, word in RESULTS.items()),
+                   **LINE)
     pdf.ln(2)
     footer = _footer_height(pdf, page)
     _roll_call(pdf, page.groups, pdf.get_y(), PAGE_H - MARGIN - footer)
@@ -160,14 +178,13 @@ def _vote_page(pdf: FPDF, doc: Document, page: VotePage) -> None:
 
 def build(doc: Document) -> bytes:
     """The PDF's bytes (blocking: call it in a worker thread)."""
-    pdf = _pdf(f"Результати голосувань — {doc.heading}", doc.council)
+    pdf = _pdf(_("Vote results — {heading}", heading=doc.heading), doc.council)
     if not doc.pages:
         pdf.add_page()
         _header(pdf, doc)
         pdf.set_font(FONT, "", 12)
         pdf.ln(6)
-        pdf.multi_cell(0, 6, "У цьому засіданні ще немає завершених голосувань.\n"
-                             "No closed votes in this sitting yet.", align="C", **LINE)
+        pdf.multi_cell(0, 6, _("No closed votes in this sitting yet."), align="C", **LINE)
     for page in doc.pages:
         _vote_page(pdf, doc, page)
     return bytes(pdf.output())
