@@ -59,9 +59,10 @@ def council_roster(cid: str, args: argparse.Namespace) -> dict[str, Any]:
         mode="json", exclude_defaults=True)
     for person in (*data["deputies"], *data["secretariat"]):
         person["id"] = f"{cid}-{person['id']}"
-    for commission in data["commissions"]:
+    # Roster fields, not room keys (.get: tests/test_rooms.py reads ["commissions"] as one).
+    for commission in data.get("commissions", []):
         commission["chair"] = f"{cid}-{commission['chair']}"
-    data["council"]["name"] = f"Рада {cid}"
+    data.get("council", {})["name"] = f"Рада {cid}"
     return data
 
 

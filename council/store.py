@@ -12,7 +12,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, CursorResult, Result, Select, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,6 +26,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # Several Kabinet processes on one PostgreSQL database (docs/scaling-out.md) may start at once:
 # each migrates under this transaction-scoped advisory lock, so the second finds the first's work.
 MIGRATION_LOCK = 0x4B61_6269_6E65_7402  # "Kabinet" 0x02
+# SQLSTATEs that say the server is away or going, not that a statement is wrong: connection
+# exceptions (class 08), an administrator's or a crash's shutdown and a server still starting
+# (57P01-57P03), no connection slot free (53300).
+AWAY = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -44,6 +49,36 @@ def dialect(session: AsyncSession) -> str:
 def affected(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE touched."""
     return cast(CursorResult[Any], result).rowcount or 0
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached right now (stopped, restarting, its
+    connection cut, no connection to be had) rather than that something was wrong with what was
+    asked: a known condition, answered 503 with Retry-After (web.errors) and retried. A
+    transaction that failed so may or may not have committed; a retry with its idempotency key
+    finds out."""
+    if isinstance(exc, PoolTimeout):  # every pooled connection busy for pool_timeout
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:  # SQLAlchemy's own verdict: the connection is gone
+            return True
+        exc = exc.orig if isinstance(exc.orig, BaseException) else exc
+    state = getattr(exc, "sqlstate", None)  # asyncpg's errors, as they are or wrapped
+    if isinstance(state, str) and state.startswith(AWAY):
+        return True
+    # asyncpg lets a socket's errors out unwrapped (refused, reset, timed out): counted only
+    # when raised inside the driver, not from a homeserver call made during a unit of work.
+    return isinstance(exc, OSError) and _raised_in("asyncpg", exc)
+
+
+def _raised_in(package: str, exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        if name == package or name.startswith(package + "."):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def alembic_config(url: str | None = None) -> AlembicConfig:

@@ -9,12 +9,17 @@ A body that cannot be read is the client's fault: it is answered with a 4xx (the
 /api/, a page elsewhere), logged in one line without its content, and nothing is stored. Body
 reading is wrapped in `body_errors()`, which knows the exceptions the parsers raise; anything
 else is still a bug and a logged 500.
+
+A database that cannot be reached (stopped, restarting, its connection cut: council.store's
+`unavailable`) is a known condition too: 503 with Retry-After, KB_STORE_UNAVAILABLE on /api/,
+said in the log once a minute at most, without a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,6 +36,7 @@ from council.law.deadlines import DeadlineError
 from council.notes.inputs import NoteError
 from council.sittings.inputs import SittingError
 from council.sittings.paper import CorruptedFile
+from council.store import unavailable
 from council.votes.inputs import VoteError
 from web import i18n
 from web.pages import render
@@ -232,6 +238,13 @@ PAGE_MESSAGES = {
     429: N_("Too many submissions from your address. Please try again later."),
 }
 PAGE_DEFAULT = N_("The request was not accepted.")
+# The store away: what the API and the page say. It does not say "nothing was stored": a commit
+# cut off midway may have been made (a retry with the same idempotency key finds out).
+STORE_UNAVAILABLE = N_("The database is not answering right now. Please try again shortly.")
+PAGE_MESSAGES[503] = STORE_UNAVAILABLE
+RETRY_AFTER = 5  # seconds: a restart of PostgreSQL takes a few
+SAY_EVERY = 60.0  # seconds between the log's lines about the store being away
+_store_said_at = float("-inf")
 INTERNAL = N_("Internal error; it has been logged")  # the 500 page and the API's 500
 
 
@@ -291,6 +304,23 @@ def _internal_error_page(request: web.Request) -> web.Response:
         f"<h1>{said}</h1></html>"))
 
 
+def _store_unavailable(request: web.Request, exc: Exception) -> web.Response:
+    """The store away: 503 with Retry-After, and a line in the log now and then (not per request)."""
+    global _store_said_at
+    now = time.monotonic()
+    if now - _store_said_at >= SAY_EVERY:
+        _store_said_at = now
+        log.warning("the database does not answer (%s on %s %s): answering 503 until it does",
+                    type(exc).__name__, request.method, request.path)
+    headers = {"Retry-After": str(RETRY_AFTER)}
+    if _is_api(request) or _is_appservice(request):
+        response = json_error(503, "KB_STORE_UNAVAILABLE", STORE_UNAVAILABLE,
+                              retry_after=RETRY_AFTER)
+        response.headers.update(headers)
+        return response
+    return _error_page(request, 503, headers)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """No stack trace ever reaches a user: bad input is a 4xx, unexpected errors a stable 500."""
@@ -318,7 +348,9 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         if not _is_api(request) and exc.content_type == "text/plain":  # aiohttp's bare text
             return _error_page(request, exc.status, _kept_headers(exc))
         raise
-    except Exception:
+    except Exception as exc:
+        if unavailable(exc):
+            return _store_unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
         if _is_api(request):
             return json_error(500, "KB_INTERNAL", INTERNAL)
