@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -109,21 +110,29 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'kabinet.db'}"
         return
-    import asyncpg
-
     reason = await _pg_available()
     if reason:
         pytest.skip(reason)
-    name = f"kabinet_test_{uuid.uuid4().hex[:12]}"
+    async with pg_databases(1) as (url,):
+        yield url
+
+
+@asynccontextmanager
+async def pg_databases(count: int) -> AsyncIterator[list[str]]:
+    """`count` fresh PostgreSQL databases on the test server (their SQLAlchemy URLs), dropped
+    afterwards. Callers check `_pg_available()` first and skip with its reason."""
+    import asyncpg
+
+    names = [f"kabinet_test_{uuid.uuid4().hex[:12]}" for _ in range(count)]
     admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     try:
-        yield f"{base}/{name}"
+        for name in names:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        yield [f"{base}/{name}" for name in names]
     finally:
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 

@@ -17,8 +17,6 @@ import stat
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,15 @@ from council.store import Store
 from kabinet.features.sittings_demo import draft_pdf
 from kabinet.synapse_workers import PORTS
 from tests.appeals_support import PDF, appeal_fields, appeal_id, form, room_of, timeline
-from tests.conftest import PG_ADMIN_URL, REPO, SMALL_ROSTER, Deputies, _pg_available, start_installation
+from tests.conftest import (
+    PG_ADMIN_URL,
+    REPO,
+    SMALL_ROSTER,
+    Deputies,
+    _pg_available,
+    pg_databases,
+    start_installation,
+)
 from tests.matrix_helpers import resolve, room_kind, settle
 from tests.test_sittings_matrix import download, quiesce
 from tests.test_synapse_workers import _redis_reason, free_block
@@ -206,24 +212,6 @@ async def test_a_running_installation_is_backed_up_and_restored_into_a_new_data_
     finally:
         await people.close()
         await restored.stop()
-
-
-@asynccontextmanager
-async def pg_databases(count: int) -> AsyncIterator[list[str]]:
-    """Fresh PostgreSQL databases (the conftest `db_url` pattern), dropped afterwards."""
-    import asyncpg
-
-    names = [f"kabinet_test_{uuid.uuid4().hex[:12]}" for _ in range(count)]
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        for name in names:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        yield [f"{base}/{name}" for name in names]
-    finally:
-        for name in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_kabinet_on_postgresql_round_trips_through_pg_dump_and_pg_restore(tmp_path: Path):

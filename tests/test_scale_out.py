@@ -31,7 +31,15 @@ from kabinet.launcher import prepare_embedded, register_user
 from kabinet.leader import CHECK, CHECK_TIMEOUT, RETRY, SETTLE, Leadership, Lost
 from kabinet.secrets import ensure_secrets
 from tests.appeals_support import Mailbox, appeal_fields, submit
-from tests.conftest import PG_ADMIN_URL, REPO, SMALL_ROSTER, Deputies, _pg_available, free_port
+from tests.conftest import (
+    PG_ADMIN_URL,
+    REPO,
+    SMALL_ROSTER,
+    Deputies,
+    _pg_available,
+    free_port,
+    pg_databases,
+)
 from tests.matrix_helpers import wait_for
 from tests.scale_support import Process, all_done, counts, publish_draft, sent_at_least, timeline
 
@@ -43,21 +51,12 @@ TOKEN = "scale-out-staff-" + uuid.uuid4().hex
 
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database (the conftest `db_url` pattern), dropped afterwards."""
+    """A fresh PostgreSQL database, dropped afterwards."""
     reason = await _pg_available()
     if reason:
         pytest.skip(reason)
-    name = f"kabinet_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with pg_databases(1) as (url,):
+        yield url
 
 
 # -- the store and the lock, without a homeserver ------------------------------------------------
