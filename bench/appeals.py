@@ -5,13 +5,15 @@
     .venv/bin/python -m bench.appeals --db postgresql --parts intake --label after
 
 Starts its own installation (small roster, temporary data dir, embedded Synapse) as
-`kabinet up` does — on SQLite, or with `--db postgresql` on a throw-away PostgreSQL database
-(KABINET_BENCH_PG, default the tests' server) — and in the same run:
-(1) intake: POST /api/v1/appeals (JSON) from 20 concurrent submitters in a process of their
-    own (bench/intake_load.py): req/s, p50/p99, with the room worker and the sender running (as
-    in production); raw: the same client against a bare aiohttp handler taking the same POST;
-    and, in the store alone (no HTTP), 20 concurrent registrations one transaction each
-    (the way intake went before group commit) against the intake batcher;
+`kabinet up` does (its heap settled once started) — on SQLite, or with `--db postgresql` on a
+throw-away PostgreSQL database (KABINET_BENCH_PG, default the tests' server) — and in the same
+run:
+(1) intake: POST /api/v1/appeals (JSON) from `--submitters` (20) concurrent submitters in a
+    process of their own (bench/intake_load.py): req/s, p50/p99, with the room worker and the
+    sender running (as in production), and how many transactions registered them; raw: the
+    same client against a bare aiohttp handler taking the same POST; and, in the store alone
+    (no HTTP, bench/intake_store.py), 20 concurrent registrations one transaction each (the
+    way intake went before group commit: on SQLite behind one lock) against the batcher;
 (2) delivery: one appeal at a time, submit → the citizen's text seen in the deputy's own
     client (matrix-nio /sync); raw: the same homeserver calls made straight with the as_token
     (register the ghost, createRoom with the invites, the ghost's join, the Space link, the
@@ -49,14 +51,14 @@ sys.path.insert(0, str(REPO))
 from appservice.delivery import MARKER  # noqa: E402
 from appservice.rooms import FIXED_STATE, RoomSpec  # noqa: E402
 from bench.intake_load import bare_app, fields, in_process, pct  # noqa: E402
-from bench.intake_store import database, store_level  # noqa: E402
+from bench.intake_store import database  # noqa: E402
 from council import rooms as registry  # noqa: E402
 from council.appeals import Appeal  # noqa: E402
 from council.models import OutboxMessage  # noqa: E402
 from council.roster import load_roster  # noqa: E402
 from kabinet.config import load_settings  # noqa: E402
 from kabinet.features.appeals import Appeals  # noqa: E402
-from kabinet.wiring import Kabinet, Running, start  # noqa: E402
+from kabinet.wiring import Kabinet, Running, settle_heap, start  # noqa: E402
 from tests.matrix_helpers import settle  # noqa: E402
 
 ROSTER = REPO / "tests" / "data" / "small-roster.yaml"
@@ -221,6 +223,7 @@ async def run(args: argparse.Namespace, db_url: str | None) -> int:
     parts = set(args.parts.split(","))
     try:
         await settle(k, roster)
+        settle_heap()  # as `kabinet up` does once started
         await client.login(deputy.password)
         space_id = (await registry.room_map(k.store))[registry.cabinet_space(deputy.id)]
         url = running.web_url
@@ -229,7 +232,8 @@ async def run(args: argparse.Namespace, db_url: str | None) -> int:
             raw = Raw(k, ashttp, run_id)
             if "intake" in parts:
                 results["intake"] = await intake(args, k, url, [d.id for d in roster.deputies])
-                await wait_until(lambda: outbox_idle(k), 600)
+                if parts & {"delivery", "burst"}:  # their rooms made first
+                    await wait_until(lambda: outbox_idle(k), 3600)
 
             # (2) delivery, one at a time, alternating Kabinet and raw
             if "delivery" in parts:
@@ -269,26 +273,27 @@ async def run(args: argparse.Namespace, db_url: str | None) -> int:
 
 async def intake(args: argparse.Namespace, k: Kabinet, url: str, deputies: list[str]
                  ) -> dict[str, Any]:
-    """(1): the web intake and the bare handler from the load process; the store alone."""
+    """(1): the bare handler and the web intake from the load process, the store alone; the
+    web last, so that the rooms its appeals start making disturb neither of the others."""
     load = ["--n", str(args.intake), "--submitters", str(args.submitters),
             "--deputies", ",".join(deputies), "--warmup", str(2 * args.submitters)]
+    port = free_port()
+    bare = await bare_app(port)
+    try:
+        r: dict[str, Any] = {"raw": await in_process([f"http://127.0.0.1:{port}", *load])}
+    finally:
+        await bare.cleanup()
+    r["store"] = await in_process([*load[:4], "--db", args.db, "--deputies", ",".join(deputies)],
+                                  "bench.intake_store")
     site = k.feature(Appeals).web
     assert site is not None  # the web site is up
     batches = site.intake.batches  # committed transactions by size
     before = Counter(batches)
-    r: dict[str, Any] = {"load": os.getloadavg()[0],
-                         "web": await in_process([url, *load, "--tag", "intake"])}
+    r["load"] = os.getloadavg()[0]
+    r["web"] = await in_process([url, *load, "--tag", "intake"])
     sizes = Counter(batches) - before
     r["web"]["transactions"] = sum(sizes.values())
     r["web"]["mean_batch"] = sum(n * c for n, c in sizes.items()) / max(sum(sizes.values()), 1)
-    await wait_until(lambda: outbox_idle(k), 600)
-    port = free_port()
-    bare = await bare_app(port)
-    try:
-        r["raw"] = await in_process([f"http://127.0.0.1:{port}", *load])
-    finally:
-        await bare.cleanup()
-    r["store"] = await store_level(args.db, deputies, args.intake, args.submitters)
     return r
 
 

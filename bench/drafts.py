@@ -7,7 +7,7 @@ directly to Synapse, in the same run.
 K: `domain.add_draft` per draft (its own transaction, as `kabinet drafts add` or the API does);
 Kabinet's workers run as under `kabinet up` (the media pre-upload among them); each file is
 posted to the sitting room and the responsible commission's room, then the agenda edit.
-Timed until every message is sent.
+Timed until every message is recorded as sent in the outbox.
 R: the same work straight to Synapse with the as_token: per draft one upload of the same bytes
 (4 in flight), an m.file in a sitting room and in the commission's room and an agenda edit of
 the same size as Kabinet's, sends in order per room (one after the other, as a room must keep
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -35,6 +36,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import bindparam, func, select
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -46,6 +48,7 @@ from bench.provision import create_accounts, free_port, make_roster  # noqa: E40
 from council import outbox  # noqa: E402
 from council import rooms as registry  # noqa: E402
 from council import sittings as domain  # noqa: E402
+from council.models import OutboxMessage  # noqa: E402
 from council.sittings import agenda  # noqa: E402
 from kabinet.config import load_settings  # noqa: E402
 from kabinet.features.sittings import Sittings  # noqa: E402
@@ -55,6 +58,7 @@ from kabinet.wiring import Kabinet  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MIB = 1024 * 1024
+GOAL = 0.9  # K/R (issue 13): delivery's bookkeeping costs at most a tenth of the raw rate
 
 
 def make_file(n: int, size: int) -> bytes:
@@ -120,6 +124,22 @@ async def joined(kabinet: Kabinet, room_id: str, user: str, limit: float = 120) 
             await asyncio.sleep(0.5)
 
 
+async def settled_members(kabinet: Kabinet, room_id: str, limit: float = 180) -> int:
+    """Wait until no invite to the room is pending (the auto-accepted joins are done, so neither
+    phase pays for another room's joins), at most `limit` s; the number of joined members."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(limit):
+            while True:
+                state = await kabinet.hs.room_state(room_id)
+                if not any(e["type"] == "m.room.member" and e["content"].get("membership") == "invite"
+                           for e in state):
+                    break
+                await asyncio.sleep(1)
+    state = await kabinet.hs.room_state(room_id)
+    return sum(e["type"] == "m.room.member" and e["content"].get("membership") == "join"
+               for e in state)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -144,14 +164,22 @@ async def phase_kabinet(kabinet: Kabinet, sitting_id: int, files: list[bytes], c
         keys += [f"draft:{item.id}:v1:sitting", f"draft:{item.id}:v1:commission",
                  f"agenda:{sitting_id}:rev:{rev}"]
     t_added = time.perf_counter() - t0
+    # The measuring costs K little CPU: each room's last message is watched with the store's
+    # read for hot paths (order per room: it is recorded with or after the room's others),
+    # then every key is checked once.
+    lasts = {"a": keys[-1], "b": keys[-2]}  # the sitting room's last (the agenda), the commission's
+    watch = (select(func.count()).select_from(OutboxMessage)
+             .where(OutboxMessage.key.in_([bindparam("a"), bindparam("b")]),
+                    OutboxMessage.event_id.is_not(None)))
     while True:
-        if len(await outbox.sent_event_ids(kabinet.store, keys)) == len(keys):
+        if (await kabinet.store.read_one(watch, lasts))[0] == 2 and \
+                len(await outbox.sent_event_ids(kabinet.store, keys)) == len(keys):
             break
         await asyncio.sleep(0.05)
     t_sent = time.perf_counter() - t0
     await observer.wait(room_id, list(started), 300)
     latency = [observer.seen[(room_id, n)] - started[n] for n in started]
-    return {"s": t_sent, "added_s": t_added, "latency": latency}
+    return {"s": t_sent, "added_s": t_added, "latency": latency, "messages": len(keys)}
 
 
 async def phase_raw(kabinet: Kabinet, room_id: str, commission_room: str, files: list[bytes],
@@ -260,6 +288,9 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             assert isinstance(login, LoginResponse), login
             for rid in (room_id, raw_room, commission_room):
                 await joined(kabinet, rid, client.user_id)
+            r["joined"] = {"sitting": await settled_members(kabinet, room_id),
+                           "raw": await settled_members(kabinet, raw_room),
+                           "commission": await settled_members(kabinet, commission_room)}
             kabinet.delivery.start()
             workers += [asyncio.create_task(w()) for w in kabinet.workers]  # as `kabinet up`
             while True:  # the announcement, agenda and pin go first
@@ -281,7 +312,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             await runner.cleanup()
     n = args.drafts
     r.update(k_s=k["s"], k_added_s=k["added_s"], raw_s=raw["s"], k_rate=n / k["s"], raw_rate=n / raw["s"],
-             ratio=(n / k["s"]) / (n / raw["s"]),
+             ratio=(n / k["s"]) / (n / raw["s"]), messages=k["messages"],
+             k_msg_rate=k["messages"] / k["s"], raw_msg_rate=k["messages"] / raw["s"],
              k_p50=statistics.median(k["latency"]), k_p99=pct(k["latency"], 0.99),
              raw_p50=statistics.median(raw["latency"]), raw_p99=pct(raw["latency"], 0.99),
              load_end=os.getloadavg()[0])
@@ -292,10 +324,13 @@ def table(r: dict[str, Any]) -> str:
     rows = [
         ("setup", f"{r['drafts']} drafts of {r['size'] / MIB:.2f} MiB, sitting room of "
                   f"{r['members']} members ({r['deputies']} deputies + staff + bot)"),
-        ("K kabinet", f"{r['k_s']:.2f} s  {r['k_rate']:.1f} drafts/s  (domain calls took "
-                      f"{r['k_added_s']:.2f} s)"),
-        ("R raw synapse", f"{r['raw_s']:.2f} s  {r['raw_rate']:.1f} drafts/s"),
-        ("ratio K/R", f"{r['ratio']:.2f}  (goal >= 0.7: {'ok' if r['ratio'] >= 0.7 else 'MISSED'})"),
+        ("joined before timing", f"sitting room {r['joined']['sitting']}, raw room "
+                                 f"{r['joined']['raw']}, commission room {r['joined']['commission']}"),
+        ("K kabinet", f"{r['k_s']:.2f} s  {r['k_rate']:.1f} drafts/s, {r['k_msg_rate']:.1f} msgs/s  "
+                      f"(domain calls took {r['k_added_s']:.2f} s)"),
+        ("R raw synapse", f"{r['raw_s']:.2f} s  {r['raw_rate']:.1f} drafts/s, "
+                          f"{r['raw_msg_rate']:.1f} msgs/s"),
+        ("ratio K/R", f"{r['ratio']:.2f}  (goal >= {GOAL}: {'ok' if r['ratio'] >= GOAL else 'MISSED'})"),
         ("K add -> deputy sees", f"p50 {r['k_p50']:.2f} s, p99 {r['k_p99']:.2f} s"),
         ("R upload -> deputy sees", f"p50 {r['raw_p50']:.2f} s, p99 {r['raw_p99']:.2f} s"),
         ("load average (1 min)", f"{r['load_start']:.2f} at start, {r['load_end']:.2f} at end "

@@ -71,9 +71,10 @@ async def drive(url: str, n: int, submitters: int, deputies: list[str], tag: str
             "errors": errors}
 
 
-async def in_process(args: list[str]) -> dict[str, Any]:
-    """Runs this module as its own process with `args`; its JSON line."""
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.intake_load", *args,
+async def in_process(args: list[str], module: str = "bench.intake_load") -> dict[str, Any]:
+    """Runs this module (or another bench module printing one JSON line) as its own process
+    with `args`; its JSON line."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", module, *args,
                                                 stdout=asyncio.subprocess.PIPE,
                                                 cwd=REPO)
     out, _ = await proc.communicate()

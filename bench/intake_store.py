@@ -1,15 +1,22 @@
-"""The store alone, for bench/appeals.py: 20 concurrent callers registering appeals one after
-another, (a) one transaction each — the way intake went before group commit (on SQLite behind
-one lock, as web/appeals did) — and (b) through the intake batcher (council/appeals/intake.py):
-one transaction for all the appeals waiting at that moment. On a database of its own (a file
-beside the installation's, or a throw-away PostgreSQL database), so the installation's room
-worker never sees these appeals.
+"""The store alone, for bench/appeals.py, in a process of its own (its heap and its loop are
+not the measured server's):
+
+    .venv/bin/python -m bench.intake_store --db sqlite --n 1000 --submitters 20
+
+prints one JSON line. 20 concurrent callers register appeals one after another, (a) one
+transaction each — the way intake went before group commit (on SQLite behind one lock, as
+web/appeals did) — and (b) through the intake batcher (council/appeals/intake.py): one
+transaction for all the appeals waiting at that moment. On a database of its own (a temporary
+file, or a throw-away PostgreSQL database).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
+import sys
 import tempfile
 import time
 import uuid
@@ -116,3 +123,18 @@ async def store_level(kind: str, deputies: list[str], n: int, submitters: int
             finally:
                 await store.close()
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--submitters", type=int, default=20)
+    p.add_argument("--deputies", default="bondar")
+    a = p.parse_args(argv)
+    print(json.dumps(asyncio.run(store_level(a.db, a.deputies.split(","), a.n, a.submitters))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

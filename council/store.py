@@ -30,6 +30,8 @@ MIGRATION_LOCK = 0x4B61_6269_6E65_7402  # "Kabinet" 0x02
 # exceptions (class 08), an administrator's or a crash's shutdown and a server still starting
 # (57P01-57P03), no connection slot free (53300).
 AWAY = ("08", "57P01", "57P02", "57P03", "53300")
+# SQLite's words for a write lock not had within busy_timeout (SQLITE_BUSY, SQLITE_LOCKED).
+SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -63,6 +65,8 @@ def unavailable(exc: BaseException) -> bool:
         if exc.connection_invalidated:  # SQLAlchemy's own verdict: the connection is gone
             return True
         exc = exc.orig if isinstance(exc.orig, BaseException) else exc
+    if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith(SQLITE_BUSY):
+        return True  # another writer held the file past busy_timeout: try again shortly
     state = getattr(exc, "sqlstate", None)  # asyncpg's errors, as they are or wrapped
     if isinstance(state, str) and state.startswith(AWAY):
         return True

@@ -1,4 +1,5 @@
-"""The outbox reaches Matrix exactly once, even when the process died after sending."""
+"""The outbox reaches Matrix exactly once, even when the process died after sending (one message,
+or a batch whose attempts were recorded together and whose results never were)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import asyncio
 import uuid
 
 import aiohttp
+import pytest
 from mautrix.api import Method, Path
 from mautrix.types import EventType, RoomID
 
-from appservice.delivery import MARKER
+from appservice.delivery import MARKER, Delivery
 from council import outbox
 from council import rooms as registry
+from council.outbox import matrix
 
 
 async def _messages_with_key(kabinet, room: str, key: str) -> list[dict]:
@@ -71,12 +74,13 @@ async def _new_room(kabinet) -> str:
     return str(await kabinet.hs.bot.create_room(name="Тестова кімната"))
 
 
-async def _drain_until_sent(kabinet, keys: list[str], rounds: int = 50) -> dict[str, str]:
+async def _drain_until_sent(kabinet, keys: list[str], rounds: int = 50,
+                            delivery: Delivery | None = None) -> dict[str, str]:
     for _ in range(rounds):
         sent = await outbox.sent_event_ids(kabinet.store, keys)
         if len(sent) == len(keys):
             return sent
-        await kabinet.delivery.drain_once()
+        await (delivery or kabinet.delivery).drain_once()
         await asyncio.sleep(0.1)
     raise AssertionError(f"not delivered: {set(keys) - set(sent)}")
 
@@ -143,3 +147,65 @@ async def test_a_message_for_a_room_not_created_yet_waits_for_it(settled):
     await asyncio.sleep(1.1)  # the deferral
     sent = await _drain_until_sent(kabinet, [key])
     assert (await _messages_with_key(kabinet, room, key))[0]["event_id"] == sent[key]
+
+
+class ProcessDied(BaseException):
+    """The process stops (kill -9, a lost leader lock): nothing after this point runs."""
+
+
+@pytest.mark.parametrize(("total", "crash_after"), [(6, 3), (40, 20)])
+async def test_messages_attempted_and_partly_sent_before_a_crash_go_out_once_each_in_order(
+        settled, monkeypatch, total: int, crash_after: int):
+    """Delivery records a batch's attempts in one commit, sends the room's messages one after
+    another and records their results in one commit later (with the attempts of the batch after:
+    40 messages are batches of 16, 16 and 8). The process dies part-way, and the homeserver has
+    lost its transaction cache too (a restart). Every message in the room is recorded as sent or
+    attempted; the next process finds the unrecorded ones by their marker and sends the rest,
+    each once, in order."""
+    kabinet = settled.kabinet
+    room = await _new_room(kabinet)
+    run = uuid.uuid4().hex
+    keys = [f"test:batch:{run}:{n}" for n in range(total)]
+    async with kabinet.store.session() as s:
+        for n, key in enumerate(keys):
+            await outbox.enqueue(s, key, room, "m.room.message", {"msgtype": "m.notice",
+                                                                  "body": f"#{n}"})
+
+    class Crashing(Delivery):
+        async def due(self) -> list[outbox.Pending]:
+            return [m for m in await super().due() if m.room_id == room]
+
+        async def send(self, msg: outbox.Pending) -> bool:
+            if self.delivered == crash_after:
+                raise ProcessDied
+            return await super().send(msg)
+
+    await kabinet.delivery.stop()  # the running sender must not race the simulated crash
+    try:
+        with monkeypatch.context() as patch:
+            # Transaction ids the homeserver will not know again: as after its restart.
+            patch.setattr(matrix, "txn_id_for", lambda key: f"lost-{run}-{key}")
+            with pytest.raises(ProcessDied):
+                await Crashing(kabinet.hs, kabinet.store, kabinet.blobs).drain_once()
+        pending = {m.key: m for m in await outbox.due(kabinet.store, limit=500, per_room=100)
+                   if m.room_id == room}
+        recorded = await outbox.sent_event_ids(kabinet.store, keys)
+        landed = {k: [e["event_id"] for e in await _messages_with_key(kabinet, room, k)]
+                  for k in keys}
+        assert [k for k in keys if landed[k]] == keys[:crash_after]
+        for k in keys[:crash_after]:  # in the room: recorded with its event id, or attempted
+            assert [recorded[k]] == landed[k] if k in recorded else pending[k].attempts == 1
+        assert set(recorded) <= set(keys[:crash_after])
+        if total <= 16:  # one batch: its attempts recorded before, its results never
+            assert recorded == {} and [pending[k].attempts for k in keys] == [1] * total
+        # The next process (or the next leader), with nothing in memory.
+        sent = await _drain_until_sent(kabinet, keys, delivery=Delivery(kabinet.hs, kabinet.store,
+                                                                        kabinet.blobs))
+    finally:
+        kabinet.delivery.start()
+    assert [[sent[k]] for k in keys[:crash_after]] == [landed[k] for k in keys[:crash_after]]
+    resp = await kabinet.hs.request(Method.GET, Path.v3.rooms[room].messages,
+                                    query={"dir": "b", "limit": "100"})
+    ours = [(e["content"][MARKER], e["event_id"]) for e in reversed(resp["chunk"])
+            if str(e["content"].get(MARKER, "")).startswith(f"test:batch:{run}")]
+    assert ours == [(k, sent[k]) for k in keys]  # each once, in order

@@ -5,8 +5,8 @@ transaction is committed, never before.
 - One batcher per process (`Intake`, in the one loop shape of council/worker.py): `register`
   queues the appeal and waits; a round takes every appeal queued by then (at most `max_batch`)
   and registers them with `register_many`. While a batch commits, the next one gathers.
-- Numbers: the batch takes its numbers in one UPDATE of the year's counter, in the batch's
-  order: unique and gap-free on both databases, as one registration's were.
+- Numbers: the batch takes its numbers in one upsert of the year's counter (which holds its row
+  till the commit), in the batch's order: unique and gap-free on both databases.
 - Idempotency keys: the batch's keys are looked up in one read. A key already stored answers its
   submission alone (its appeal, replayed, or KeyReused); two submissions with one new key in a
   batch: the first is registered, the second is its replay (same request) or KeyReused.
@@ -112,6 +112,9 @@ class Intake(Worker):
             self._busy = True
             try:
                 await self._store(batch)
+            except Exception as exc:  # a bug: its submitters hear of it, the next batch goes on
+                log.exception("appeal intake: a batch of %d failed", len(batch))
+                _answer(batch, exc)
             except BaseException:  # cancelled mid-batch: nobody is told "registered"
                 _answer(batch, IntakeStopped("appeal intake stopped"))
                 raise
@@ -122,19 +125,19 @@ class Intake(Worker):
     async def _store(self, batch: list[_Waiting]) -> None:
         try:
             outcomes = await self._transaction(batch)
+            self.batches[len(batch)] += 1
         except IntegrityError as exc:  # one appeal's fault failed them all: each on its own
             if len(batch) > 1:
                 for waiting in batch:
                     await self._store([waiting])
                 return
-            outcomes = [await self._conflict(batch[0], exc)]
+            try:
+                outcomes = [await self._conflict(batch[0], exc)]
+            except Exception as lost:  # the database went away meanwhile
+                outcomes = [lost]
         except Exception as exc:  # the connection, the lock, the commit: nothing stored
-            if len(batch) > 1:
-                log.warning("a batch of %d appeals was not registered: %s", len(batch),
-                            type(exc).__name__)
             _answer(batch, exc)
             return
-        self.batches[len(batch)] += 1
         for waiting, outcome in zip(batch, outcomes, strict=True):
             _answer([waiting], outcome)
 

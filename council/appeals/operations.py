@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import (
+    Table,
     insert,
     select,
     update,
@@ -47,14 +49,14 @@ APPEAL_KEY = "ua.kabinet.appeal"  # in the appeal room's opening message: {id, n
 async def next_numbers(session: AsyncSession, year: int, count: int = 1) -> list[str]:
     """`count` consecutive numbers of the year. Must be the first write of the registering
     transaction: on SQLite a write taken first cannot meet a stale read snapshot; on PostgreSQL
-    the UPDATE locks the year's row until the commit, so numbers are unique and gap-free."""
-    insert = pg_insert if dialect(session) == "postgresql" else sqlite_insert
-    await session.execute(insert(AppealCounter).values(year=year, last=0)
-                          .on_conflict_do_nothing(index_elements=["year"]))
-    last = await session.scalar(update(AppealCounter).where(AppealCounter.year == year)
-                                .values(last=AppealCounter.last + count)
-                                .returning(AppealCounter.last))
-    assert last is not None  # the row was upserted just above
+    the upsert locks the year's row until the commit, so numbers are unique and gap-free."""
+    upsert = pg_insert if dialect(session) == "postgresql" else sqlite_insert
+    last = await session.scalar(
+        upsert(AppealCounter).values(year=year, last=count)
+        .on_conflict_do_update(index_elements=["year"],
+                               set_={"last": AppealCounter.last + count})
+        .returning(AppealCounter.last))
+    assert last is not None  # inserted or updated, the row is returned
     return [format_number(year, seq) for seq in range(last - count + 1, last + 1)]
 
 
@@ -123,10 +125,10 @@ async def register_many(session: AsyncSession, ctx: Context,
             subject, body = texts.receipt_mail(appeal, ctx.status_url(token))
             mails.append(mailqueue.job_values(f"appeal:{appeal.id}:receipt", appeal.email,
                                               subject, body))
-    for table, values in ((AppealMessage, texts_), (AppealEvent, events),
+    for model, values in ((AppealMessage, texts_), (AppealEvent, events),
                           (OutboxMessage, messages), (mailqueue.MailJob, mails)):
-        if values:
-            await session.execute(insert(table), values)
+        if values:  # into the table: rows alike go in one executemany, Nones included
+            await session.execute(insert(cast(Table, model.__table__)), values)
     for appeal, (new, _) in zip(stored, batch, strict=True):  # after the card and the text
         await _post_files(session, ctx, appeal, new.attachments, "citizen", "file")
     return list(zip(stored, tokens, strict=True))

@@ -18,13 +18,13 @@ messages written earlier (a reference to a later message in the same room would 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from council.models import OutboxMessage, utcnow
 from council.outbox import policy
@@ -95,22 +95,42 @@ class Pending:
         return txn_id_for(self.key)
 
 
-async def due(store: Store, limit: int = 50, now: datetime | None = None, per_room: int = 1
-              ) -> list[Pending]:
+async def due(store: Store, limit: int = 50, now: datetime | None = None, per_room: int = 1, *,
+              room: str | None = None, skip: Collection[str] = ()) -> list[Pending]:
     """Due messages, oldest first: per room, the first `per_room` of its queue, and none after
     one that is waiting (order within a room is kept). Chosen in SQL, so rooms whose queue waits
-    (a room not created yet, a message backing off) never hide another room's due messages."""
-    now = now or utcnow()
-    earlier = aliased(OutboxMessage)
-    held = exists().where(earlier.room_id == OutboxMessage.room_id, earlier.id <= OutboxMessage.id,
-                          policy.is_waiting(earlier, now))
-    place = func.row_number().over(partition_by=OutboxMessage.room_id, order_by=OutboxMessage.id)
-    ready = (select(OutboxMessage.id, place.label("place"))
-             .where(policy.is_due(OutboxMessage, now), ~held).subquery())
+    (a room not created yet, a message backing off) never hide another room's due messages.
+    Only `room`'s if given; none of the rooms in `skip` (as the rows name them)."""
     async with store.session() as s:
-        rows = (await s.scalars(
-            select(OutboxMessage).join(ready, ready.c.id == OutboxMessage.id)
-            .where(ready.c.place <= per_room).order_by(OutboxMessage.id).limit(limit))).all()
+        return await due_in(s, limit, now, per_room, room=room, skip=skip)
+
+
+async def due_in(session: AsyncSession, limit: int = 50, now: datetime | None = None,
+                 per_room: int = 1, *, room: str | None = None, skip: Collection[str] = (),
+                 after: int | None = None) -> list[Pending]:
+    """`due` in the caller's unit of work; only messages after the id `after` if given (a
+    room's next batch while the one before it is being sent)."""
+    now = now or utcnow()
+    rooms: list[ColumnElement[bool]] = []
+    if room is not None:
+        rooms.append(OutboxMessage.room_id == room)
+    if skip:
+        rooms.append(OutboxMessage.room_id.not_in(list(skip)))
+    # A room's queue is held from its first waiting message on (few rooms have one).
+    held = (select(OutboxMessage.room_id, func.min(OutboxMessage.id).label("first"))
+            .where(*rooms, policy.is_waiting(OutboxMessage, now))
+            .group_by(OutboxMessage.room_id).subquery())
+    place = func.row_number().over(partition_by=OutboxMessage.room_id, order_by=OutboxMessage.id)
+    chosen = (select(OutboxMessage.id, place.label("place"))
+              .outerjoin(held, held.c.room_id == OutboxMessage.room_id)
+              .where(*rooms, policy.is_due(OutboxMessage, now),
+                     or_(held.c.first.is_(None), OutboxMessage.id < held.c.first)))
+    if after is not None:
+        chosen = chosen.where(OutboxMessage.id > after)
+    ready = chosen.subquery()
+    rows = (await session.scalars(
+        select(OutboxMessage).join(ready, ready.c.id == OutboxMessage.id)
+        .where(ready.c.place <= per_room).order_by(OutboxMessage.id).limit(limit))).all()
     return [_pending(r) for r in rows]
 
 
@@ -137,13 +157,19 @@ async def save_media_mxc(store: Store, message_id: int, mxc: str) -> None:
                         .values(media_mxc=mxc))
 
 
-async def sent_event_ids(store: Store, keys: list[str]) -> dict[str, str]:
+async def sent_event_ids(store: Store, keys: Collection[str]) -> dict[str, str]:
     if not keys:
         return {}
     async with store.session() as s:
-        rows = await s.execute(select(OutboxMessage.key, OutboxMessage.event_id)
-                               .where(OutboxMessage.key.in_(keys), OutboxMessage.event_id.is_not(None)))
-        return {key: event_id for key, event_id in rows.all() if event_id is not None}
+        return await sent_event_ids_in(s, keys)
+
+
+async def sent_event_ids_in(session: AsyncSession, keys: Collection[str]) -> dict[str, str]:
+    if not keys:
+        return {}
+    rows = await session.execute(select(OutboxMessage.key, OutboxMessage.event_id).where(
+        OutboxMessage.key.in_(list(keys)), OutboxMessage.event_id.is_not(None)))
+    return {key: event_id for key, event_id in rows.all() if event_id is not None}
 
 
 def _refs(node: Any) -> list[str]:
@@ -177,6 +203,62 @@ async def mark_failed(store: Store, message: Pending, error: str, *, permanent: 
     """The attempt after `message.attempts` earlier ones failed: the policy backs off or parks."""
     await policy.mark_failed(store, OutboxMessage, message.id, message.attempts + 1, error,
                              permanent=permanent)
+
+
+@dataclass
+class Results:
+    """What a batch of messages came to, written in one commit by `record`: the sender records
+    the attempts of a round's messages before sending any of them, and each room's results after
+    its messages went one after another (appservice/delivery.py). A crash in between leaves them
+    attempted, which is what a crash between one message's attempt and its send left before:
+    the next try looks for the message in the room first."""
+
+    attempted: list[int] = field(default_factory=list)  # ids, before the send
+    deferred: dict[int, float] = field(default_factory=dict)  # id -> seconds (not an attempt)
+    sent: dict[int, str] = field(default_factory=dict)  # id -> event id
+    # id -> (attempts, error, permanent): the `attempts`-th attempt failed (policy.mark_failed)
+    failed: dict[int, tuple[int, str, bool]] = field(default_factory=dict)
+    untried: dict[int, int] = field(default_factory=dict)  # id -> its attempts before the batch
+    # sha256 -> mxc of an upload: stored on every pending message with that file and none yet
+    # (a retry, the same draft in another room, and the pre-upload need not upload it again)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+async def record(store: Store, results: Results) -> dict[int, str]:
+    """Write `results` in one commit (see `write`)."""
+    async with store.session() as s:
+        return await write(s, results)
+
+
+async def write(session: AsyncSession, results: Results) -> dict[int, str]:
+    """Write `results` in the caller's unit of work. Returns the media mxc now stored for each
+    attempted message that has one: the pre-upload (appservice/sittings/rooms.py) may have
+    stored it since `due` read the row, and the file need not go up again."""
+    r = results
+    mxc: dict[int, str] = {}
+    if r.attempted:
+        await session.execute(policy.attempted(OutboxMessage, r.attempted))
+        rows = await session.execute(select(OutboxMessage.id, OutboxMessage.media_mxc).where(
+            OutboxMessage.id.in_(r.attempted), OutboxMessage.media_mxc.is_not(None)))
+        mxc = {i: m for i, m in rows.all() if m is not None}
+    if r.files:  # first, while the messages that carried them are still pending
+        table = cast(Table, OutboxMessage.__table__)
+        await session.execute(
+            update(table).where(table.c.status == policy.PENDING, table.c.media_mxc.is_(None),
+                                table.c.media_sha256 == bindparam("sha"))
+            .values(media_mxc=bindparam("mxc")),
+            [{"sha": sha, "mxc": uri} for sha, uri in r.files.items()])
+    # One UPDATE per kind, each row by its id (SQLAlchemy's bulk UPDATE by primary key).
+    for values in (
+        [{"id": i, **policy.deferred_values(sec)} for i, sec in r.deferred.items()],
+        [{"id": i, **policy.sent_values(event_id=e)} for i, e in r.sent.items()],
+        [{"id": i, **policy.failed_values(n, err, permanent=perm)}
+         for i, (n, err, perm) in r.failed.items()],
+        [{"id": i, "attempts": n} for i, n in r.untried.items()],
+    ):
+        if values:
+            await session.execute(update(OutboxMessage), values)
+    return mxc
 
 
 async def sent_event_id(store: Store, key: str) -> str | None:

@@ -2,11 +2,12 @@
 
 A row is `pending` until it is `sent`, or `failed` (parked): after a permanent error, or after
 MAX_ATTEMPTS failed attempts (about a day of retries). Each attempt is recorded before the send
-(`mark_attempt`: a row with attempts > 0 may already have gone out); a failed one waits
-1 s, 2 s, 4 s … at most MAX_BACKOFF before the next. A row is due when it is pending and its time
-has come; the time is compared in SQL, so many rows backing off never hide a due one. Both back
-ends compare correctly: PostgreSQL has timestamptz, and SQLite stores these columns as UTC text
-without an offset (we write only utcnow()), which sorts as time does.
+(`mark_attempt`, or `attempted` for a batch in one commit: a row with attempts > 0 may already
+have gone out); a failed one waits 1 s, 2 s, 4 s … at most MAX_BACKOFF before the next. A row is
+due when it is pending and its time has come; the time is compared in SQL, so many rows backing
+off never hide a due one. Both back ends compare correctly: PostgreSQL has timestamptz, and
+SQLite stores these columns as UTC text without an offset (we write only utcnow()), which sorts
+as time does.
 
 The functions take the channel's mapped class; it must have the columns `id`, `status`,
 `attempts`, `next_attempt_at`, `last_error` and `sent_at`.
@@ -14,10 +15,11 @@ The functions take the channel's mapped class; it must have the columns `id`, `s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Update, and_, func, select, update
 
 from council.models import utcnow
 from council.store import Store
@@ -51,16 +53,37 @@ def is_waiting(model: QueueModel, now: datetime) -> ColumnElement[bool]:
     return and_(model.status == PENDING, model.next_attempt_at > now)
 
 
+# The values of each transition: for the functions below, and for a channel that writes the
+# transitions of many rows in one commit (council/outbox/matrix.py, `record`).
+
+def sent_values(**values: Any) -> dict[str, Any]:
+    return {"status": SENT, "sent_at": utcnow(), "last_error": None, **values}
+
+
+def failed_values(attempts: int, error: str, *, permanent: bool) -> dict[str, Any]:
+    """The `attempts`-th attempt failed: back off, or park the row."""
+    return {"attempts": attempts, "last_error": error[:2000],
+            "status": PARKED if parked(attempts, permanent=permanent) else PENDING,
+            "next_attempt_at": utcnow() + backoff(attempts)}
+
+
+def deferred_values(seconds: float) -> dict[str, Any]:
+    return {"next_attempt_at": utcnow() + timedelta(seconds=seconds)}
+
+
+def attempted(model: QueueModel, row_ids: Sequence[int]) -> Update:
+    """Recorded before the send (of one row, or of a batch in one commit)."""
+    return update(model).where(model.id.in_(list(row_ids))).values(attempts=model.attempts + 1)
+
+
 async def mark_attempt(store: Store, model: QueueModel, row_id: int) -> None:
     async with store.session() as s:
-        await s.execute(update(model).where(model.id == row_id)
-                        .values(attempts=model.attempts + 1))
+        await s.execute(attempted(model, [row_id]))
 
 
 async def mark_sent(store: Store, model: QueueModel, row_id: int, **values: Any) -> None:
     async with store.session() as s:
-        await s.execute(update(model).where(model.id == row_id).values(
-            status=SENT, sent_at=utcnow(), last_error=None, **values))
+        await s.execute(update(model).where(model.id == row_id).values(**sent_values(**values)))
 
 
 async def mark_failed(store: Store, model: QueueModel, row_id: int, attempts: int, error: str,
@@ -69,16 +92,13 @@ async def mark_failed(store: Store, model: QueueModel, row_id: int, attempts: in
     stored too, for a failure before `mark_attempt` (a file that is missing) counts as well."""
     async with store.session() as s:
         await s.execute(update(model).where(model.id == row_id).values(
-            attempts=attempts, last_error=error[:2000],
-            status=PARKED if parked(attempts, permanent=permanent) else PENDING,
-            next_attempt_at=utcnow() + backoff(attempts)))
+            **failed_values(attempts, error, permanent=permanent)))
 
 
 async def defer(store: Store, model: QueueModel, row_id: int, seconds: float) -> None:
     """Later, but not an attempt: the row waits for something else (or for the channel)."""
     async with store.session() as s:
-        await s.execute(update(model).where(model.id == row_id)
-                        .values(next_attempt_at=utcnow() + timedelta(seconds=seconds)))
+        await s.execute(update(model).where(model.id == row_id).values(**deferred_values(seconds)))
 
 
 async def counts(store: Store, model: QueueModel) -> dict[str, int]:

@@ -4,7 +4,8 @@ the round goes on with the others. The wake flag is the Worker's: a poke during 
 that wrote a row) starts the next round at once.
 
 The channels (appservice/delivery.py, bridges/mail.py) say how to fetch, send and fail a row;
-they may send in another order (Matrix: rooms in parallel, in order within a room).
+they may send in another order (Matrix: rooms in parallel, in order within a room) and record
+a round's marks together.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class Sender(Worker, Generic[R]):
         raise NotImplementedError
 
     async def send(self, row: R) -> bool:
-        """Send one row and mark it (sent, backing off, parked, deferred); True if it went out.
-        An exception is treated as this row's failure."""
+        """Send one row and mark it (sent, backing off, parked, deferred), or note the mark for
+        a commit of many rows (Matrix: one per room and round); True if it went out. An
+        exception is treated as this row's failure."""
         raise NotImplementedError
 
     async def failed(self, row: R, exc: Exception) -> None:
