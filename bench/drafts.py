@@ -12,6 +12,9 @@ R: the same work straight to Synapse with the as_token: per draft one upload of 
 (4 in flight), an m.file in a sitting room and in the commission's room and an agenda edit of
 the same size as Kabinet's, sends in order per room (one after the other, as a room must keep
 order).
+The drafts are split in two halves, run K, R, R, K, so that a load drifting during the run
+weighs on both sides alike; CPU seconds (Synapse's and this process's, where Kabinet and the raw
+client both run) are reported beside the wall times, being steadier on a shared machine.
 Latency: from the domain call to the moment a deputy's client (matrix-nio, long-polling sync)
 sees the draft's event in the sitting room. Results: bench/results/drafts-<timestamp>.json.
 """
@@ -24,6 +27,7 @@ import contextlib
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -45,6 +49,7 @@ from nio import AsyncClient, LoginResponse, SyncResponse  # noqa: E402
 from pypdf import PdfReader, PdfWriter  # noqa: E402
 
 from bench.provision import create_accounts, free_port, make_roster  # noqa: E402
+from bench.region import cpu_s  # noqa: E402
 from council import outbox  # noqa: E402
 from council import rooms as registry  # noqa: E402
 from council import sittings as domain  # noqa: E402
@@ -140,18 +145,32 @@ async def settled_members(kabinet: Kabinet, room_id: str, limit: float = 180) ->
                for e in state)
 
 
+def cpu_now(kabinet: Kabinet) -> float:
+    """CPU seconds used so far by Synapse and by this process (Kabinet and the raw client
+    both run here): steadier than wall time while other work shares the machine."""
+    synapse = kabinet.synapse.process if kabinet.synapse is not None else None
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return (cpu_s([synapse.pid]) if synapse is not None else 0.0) + own.ru_utime + own.ru_stime
+
+
+def merged(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two halves of a phase as one: times and counts add up, latencies join."""
+    return {k: a[k] + b[k] for k in a}
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def phase_kabinet(kabinet: Kabinet, sitting_id: int, files: list[bytes], commission: str,
-                        observer: Observer, room_id: str) -> dict[str, Any]:
+                        observer: Observer, room_id: str, first: int = 1) -> dict[str, Any]:
     ctx = sittings_context(kabinet)
     started: dict[str, float] = {}
     keys: list[str] = []
+    cpu0 = cpu_now(kabinet)
     t0 = time.perf_counter()
-    for n, data in enumerate(files, 1):
+    for n, data in enumerate(files, first):
         number = str(n)
         started[number] = time.perf_counter()
         async with kabinet.store.session() as s:
@@ -177,13 +196,14 @@ async def phase_kabinet(kabinet: Kabinet, sitting_id: int, files: list[bytes], c
             break
         await asyncio.sleep(0.05)
     t_sent = time.perf_counter() - t0
+    cpu = cpu_now(kabinet) - cpu0
     await observer.wait(room_id, list(started), 300)
     latency = [observer.seen[(room_id, n)] - started[n] for n in started]
-    return {"s": t_sent, "added_s": t_added, "latency": latency, "messages": len(keys)}
+    return {"s": t_sent, "cpu": cpu, "added_s": t_added, "latency": latency, "messages": len(keys)}
 
 
 async def phase_raw(kabinet: Kabinet, room_id: str, commission_room: str, files: list[bytes],
-                    observer: Observer) -> dict[str, Any]:
+                    observer: Observer, first: int = 1) -> dict[str, Any]:
     hs = kabinet.hs
     headers = {"Authorization": f"Bearer {hs.as_token}"}
     uploads = asyncio.Semaphore(4)
@@ -219,6 +239,7 @@ async def phase_raw(kabinet: Kabinet, room_id: str, commission_room: str, files:
                             f"raw-{run}-agenda", json=agenda_of(0)) as r:
             agenda_id = (await r.json())["event_id"]
         senders = [asyncio.create_task(sender(r)) for r in queues]
+        cpu0 = cpu_now(kabinet)
         t0 = time.perf_counter()
 
         async def one(n: int, data: bytes) -> None:
@@ -230,8 +251,8 @@ async def phase_raw(kabinet: Kabinet, room_id: str, commission_room: str, files:
                     "ua.kabinet.bench": {"number": number}}
             return file
 
-        contents = await asyncio.gather(*(one(n, d) for n, d in enumerate(files, 1)))
-        for n, content in enumerate(contents, 1):
+        contents = await asyncio.gather(*(one(n, d) for n, d in enumerate(files, first)))
+        for n, content in enumerate(contents, first):
             await queues[room_id].put(("file", content))
             await queues[commission_room].put(("file", content))
             edit = agenda.agenda_edit("x", agenda_of(n))
@@ -241,8 +262,10 @@ async def phase_raw(kabinet: Kabinet, room_id: str, commission_room: str, files:
             await q.put(None)
         await asyncio.gather(*senders)
         t_sent = time.perf_counter() - t0
+        cpu = cpu_now(kabinet) - cpu0
     await observer.wait(room_id, list(started), 300)
-    return {"s": t_sent, "latency": [observer.seen[(room_id, n)] - started[n] for n in started]}
+    return {"s": t_sent, "cpu": cpu,
+            "latency": [observer.seen[(room_id, n)] - started[n] for n in started]}
 
 
 async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
@@ -300,8 +323,17 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             observer = Observer(client, {room_id, raw_room})
             await observer.start()
             r["members"] = len(members)
-            k = await phase_kabinet(kabinet, sitting.id, files, commission, observer, room_id)
-            raw = await phase_raw(kabinet, raw_room, commission_room, files, observer)
+            # K, R, R, K over the two halves of the drafts: a load that drifts during the run
+            # (other work on the machine) weighs on both sides alike.
+            half = len(files) // 2
+            k1 = await phase_kabinet(kabinet, sitting.id, files[:half], commission, observer,
+                                     room_id)
+            r1 = await phase_raw(kabinet, raw_room, commission_room, files[:half], observer)
+            r2 = await phase_raw(kabinet, raw_room, commission_room, files[half:], observer,
+                                 first=half + 1)
+            k2 = await phase_kabinet(kabinet, sitting.id, files[half:], commission, observer,
+                                     room_id, first=half + 1)
+            k, raw = merged(k1, k2), merged(r1, r2)
         finally:
             if observer:
                 await observer.stop()
@@ -314,6 +346,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     r.update(k_s=k["s"], k_added_s=k["added_s"], raw_s=raw["s"], k_rate=n / k["s"], raw_rate=n / raw["s"],
              ratio=(n / k["s"]) / (n / raw["s"]), messages=k["messages"],
              k_msg_rate=k["messages"] / k["s"], raw_msg_rate=k["messages"] / raw["s"],
+             k_cpu=k["cpu"], raw_cpu=raw["cpu"], cpu_ratio=raw["cpu"] / k["cpu"],
              k_p50=statistics.median(k["latency"]), k_p99=pct(k["latency"], 0.99),
              raw_p50=statistics.median(raw["latency"]), raw_p99=pct(raw["latency"], 0.99),
              load_end=os.getloadavg()[0])
@@ -331,6 +364,8 @@ def table(r: dict[str, Any]) -> str:
         ("R raw synapse", f"{r['raw_s']:.2f} s  {r['raw_rate']:.1f} drafts/s, "
                           f"{r['raw_msg_rate']:.1f} msgs/s"),
         ("ratio K/R", f"{r['ratio']:.2f}  (goal >= {GOAL}: {'ok' if r['ratio'] >= GOAL else 'MISSED'})"),
+        ("CPU s (Synapse + this)", f"K {r['k_cpu']:.1f} s, R {r['raw_cpu']:.1f} s: R/K "
+                                   f"{r['cpu_ratio']:.2f} (rate per CPU second, K against R)"),
         ("K add -> deputy sees", f"p50 {r['k_p50']:.2f} s, p99 {r['k_p99']:.2f} s"),
         ("R upload -> deputy sees", f"p50 {r['raw_p50']:.2f} s, p99 {r['raw_p99']:.2f} s"),
         ("load average (1 min)", f"{r['load_start']:.2f} at start, {r['load_end']:.2f} at end "

@@ -140,8 +140,10 @@ class AppealRooms(Worker):
         self.on_ready()
 
     async def _await_auto_join(self, room_id: str, user: str, limit: float = 3.0) -> None:
+        # Looked at 50, 100, 200, 400 … ms apart: many appeal rooms being made at once must not
+        # spend the homeserver's request slots, which delivery needs, on asking.
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
+        deadline, pause = loop.time() + limit, 0.05
         while loop.time() < deadline:
             try:
                 member = await self.hs.request(
@@ -150,7 +152,8 @@ class AppealRooms(Worker):
                 member = {}
             if member.get("membership") == "join":
                 return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.4)
 
     # -- transfer / take ---------------------------------------------------------------------
 
