@@ -22,6 +22,8 @@ from mautrix.errors import MatrixRequestError, MNotFound
 from mautrix.types import RoomAlias, RoomID, UserID
 from mautrix.util.logging import TraceLogger
 
+from council.worker import Foreground
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -49,6 +51,7 @@ class Homeserver:
     def __init__(
         self, url: str, as_token: str, bot_localpart: str, server_name: str, *, concurrency: int = 8,
         ghost_prefix: str = "kabinet_",  # the configuration's default
+        foreground: Foreground | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.as_token = as_token
@@ -59,6 +62,7 @@ class Homeserver:
         self.requests = 0
         self.writes = 0
         self._limit = asyncio.Semaphore(concurrency)
+        self.foreground = foreground
         self._session: aiohttp.ClientSession | None = None
         self._api: AppServiceAPI | None = None
         self._intent: IntentAPI | None = None
@@ -91,6 +95,10 @@ class Homeserver:
 
     async def _count(self, _s: aiohttp.ClientSession, _c: SimpleNamespace,
                      params: aiohttp.TraceRequestStartParams) -> None:
+        # Every request to the homeserver passes here: the one place where background work
+        # makes way for people waiting on the web site (council.worker.Foreground).
+        if self.foreground is not None:
+            await self.foreground.yielded()
         self.requests += 1
         if params.method != "GET":
             self.writes += 1

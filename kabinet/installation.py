@@ -21,7 +21,7 @@ from appservice.transactions import FailedEventRetries, TransactionServer
 from council import inbox
 from council import rooms as room_registry
 from council.roster import Roster
-from council.worker import Worker
+from council.worker import Foreground, Worker
 from kabinet.core import Core
 from kabinet.launcher import (
     EmbeddedSynapse,
@@ -87,10 +87,11 @@ class Installation(Core):
                 raise HomeserverError("an external homeserver needs both --homeserver-url and "
                                       "--registration")
             self.registration = Registration.load(s.homeserver.registration)
+        self.foreground = Foreground()  # the site's requests before the bot's (council.worker)
         self.hs = Homeserver(s.homeserver.client_url, self.registration.as_token,
                              self.registration.sender_localpart, s.homeserver.server_name,
                              concurrency=s.appservice.concurrency,
-                             ghost_prefix=s.appservice.ghost_prefix)
+                             ghost_prefix=s.appservice.ghost_prefix, foreground=self.foreground)
         self.metrics = PrometheusMetrics(self.store)
         self.leadership = Leadership(self.store)
         self.delivery = Delivery(self.hs, self.store, self.blobs)
@@ -148,8 +149,8 @@ class Installation(Core):
         self.synapse.unsent = 0
 
     async def apply_roster(self, roster: Roster | None = None,
-                           progress: OnProgress | None = None) -> Report:
-        report = await self.reconciler().apply(roster or self.roster, progress)
+                           progress: OnProgress | None = None, *, full: bool = False) -> Report:
+        report = await self.reconciler().apply(roster or self.roster, progress, full=full)
         if roster is not None:
             self.roster = roster
         for hook in self.on_roster_applied:  # what shows the roster (the pinned directory)
@@ -170,7 +171,7 @@ class Installation(Core):
             "homeserver": lambda: ping_homeserver(self.hs.url),
             "appservice": lambda: self.hs.ping(self.registration.id),
         }
-        app = create_app(self.site(), self.roster, checks)
+        app = create_app(self.site(), self.roster, checks, self.foreground)
         # Events whose handler failed: waiting for a retry, or parked after the last one.
         reports: dict[str, health.Report] = {"events": lambda: inbox.failure_counts(self.store),
                                              "leader": self.leadership.report}

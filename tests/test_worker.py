@@ -8,10 +8,15 @@ import logging
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from appservice.sittings.rooms import SittingRooms
 from council import worker as worker_module
-from council.worker import Worker
+from council.roster import load_roster
+from council.worker import Foreground, Worker
+from tests.conftest import DEMO_ROSTER
+from web.app import SiteInfo, create_app
 
 
 class Flaky(Worker):
@@ -150,3 +155,67 @@ async def test_a_worker_stops_when_cancelled_in_the_tick_it_is_poked(ticks: int)
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=2)
     assert done == {task} and task.cancelled()
+
+
+# -- people first: background requests make way for the site's (council.worker.Foreground) ------
+
+async def test_background_goes_at_once_while_at_most_one_request_is_served():
+    fg = Foreground(patience=5.0)
+    with fg.serving():
+        async with asyncio.timeout(0.5):
+            await fg.yielded()
+    assert fg.waits == 0
+
+
+async def test_background_waits_while_people_wait_and_goes_when_they_are_served():
+    fg = Foreground(patience=5.0)
+    loop = asyncio.get_running_loop()
+    with fg.serving():
+        with fg.serving():
+            waiting = asyncio.create_task(fg.yielded())
+            await asyncio.sleep(0.1)
+            assert not waiting.done()  # two requests in flight: the background waits
+        t0 = loop.time()
+        async with asyncio.timeout(0.5):
+            await waiting  # one left: it goes
+    assert loop.time() - t0 < 0.2 and fg.waits == 1
+
+
+async def test_background_never_waits_longer_than_its_patience():
+    fg = Foreground(patience=0.2)
+    loop = asyncio.get_running_loop()
+    with fg.serving(), fg.serving(), fg.serving():
+        t0 = loop.time()
+        await fg.yielded()
+        assert 0.15 < loop.time() - t0 < 1.0
+
+
+async def test_the_site_counts_its_requests_and_the_homeservers_make_way():
+    """The site's middleware: a page being served counts; a transaction from the homeserver
+    (/as/) does not, and waits like the rest of the background."""
+    fg = Foreground(patience=5.0, crowd=1)
+    seen: list[int] = []
+    app = create_app(SiteInfo("Тестова рада", "localhost", "http://127.0.0.1:1", "#c:localhost"),
+                     load_roster(DEMO_ROSTER), {}, fg)
+
+    async def page(request: web.Request) -> web.Response:
+        seen.append(fg.busy)
+        await asyncio.sleep(0.3)
+        return web.Response(text="ok")
+
+    async def transaction(request: web.Request) -> web.Response:
+        seen.append(-fg.busy)
+        return web.Response(text="{}")
+
+    app.router.add_get("/slow", page)
+    homeserver = web.Application()
+    homeserver.router.add_put("/txn", transaction)
+    app.add_subapp("/as", homeserver)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        slow = asyncio.create_task(client.get("/slow"))
+        await asyncio.sleep(0.1)
+        t0 = asyncio.get_running_loop().time()
+        assert (await client.put("/as/txn")).status == 200
+        assert asyncio.get_running_loop().time() - t0 > 0.1  # it waited for the page
+        assert (await slow).status == 200
+    assert seen == [1, 0] and fg.waits == 1

@@ -10,6 +10,7 @@ import jinja2
 from aiohttp import web
 
 from council.roster import Roster
+from council.worker import Foreground
 from web import cache, directory, health, i18n, openapi
 from web.errors import MAX_BODY, error_middleware, quiet_client_faults
 from web.health import Check
@@ -18,6 +19,8 @@ from web.pages import ROSTER, SITE, SiteInfo, render
 __all__ = ["SiteInfo", "create_app"]
 
 HERE = Path(__file__).parent
+# Requests being served, which the bot's background work makes way for (council.worker).
+FOREGROUND: web.AppKey[Foreground] = web.AppKey("foreground", Foreground)
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -54,6 +57,21 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
 
 
 @web.middleware
+async def people_first(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Counts the site's requests in flight. The homeserver's own (/as/: transactions) are the
+    background's: they make way too, and the homeserver gathers the events meanwhile into its
+    next transaction."""
+    foreground = request.app.get(FOREGROUND)
+    if foreground is None:
+        return await handler(request)
+    if request.path.startswith("/as/"):
+        await foreground.yielded()
+        return await handler(request)
+    with foreground.serving():
+        return await handler(request)
+
+
+@web.middleware
 async def not_found_page(request: web.Request, handler: Any) -> web.StreamResponse:
     """A translated 404 page with the site around it, instead of aiohttp's bare text."""
     try:
@@ -64,9 +82,12 @@ async def not_found_page(request: web.Request, handler: Any) -> web.StreamRespon
         return render(request, "404.html", {}, status=404)
 
 
-def create_app(site: SiteInfo, roster: Roster, checks: dict[str, Check]) -> web.Application:
-    app = web.Application(middlewares=[security_headers, error_middleware, not_found_page],
-                          client_max_size=MAX_BODY)
+def create_app(site: SiteInfo, roster: Roster, checks: dict[str, Check],
+               foreground: Foreground | None = None) -> web.Application:
+    app = web.Application(middlewares=[people_first, security_headers, error_middleware,
+                                       not_found_page], client_max_size=MAX_BODY)
+    if foreground is not None:
+        app[FOREGROUND] = foreground
     quiet_client_faults()
     app[SITE] = site
     app[ROSTER] = roster
