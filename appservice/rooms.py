@@ -113,6 +113,7 @@ class Ensured:
     created: bool = False  # made just now
     found: bool = False  # not in the registry, found again by its alias
     problems: tuple[str, ...] = ()  # invites after creation the homeserver refused
+    invited: tuple[str, ...] = ()  # who was invited, in createRoom or right after (if created)
 
 
 async def ensure_room(hs: Homeserver, spec: RoomSpec, *, alias_prefix: str, room_version: str,
@@ -139,7 +140,8 @@ async def ensure_room(hs: Homeserver, spec: RoomSpec, *, alias_prefix: str, room
     # its alias and its members' reconciliation invites whoever is still missing.
     rest = MemberChanges()
     await _invite(hs, room_id, invitees[CREATE_INVITES:], rest)
-    return Ensured(room_id, created=True, problems=tuple(rest.problems))
+    return Ensured(room_id, created=True, problems=tuple(rest.problems),
+                   invited=(*invitees[:CREATE_INVITES], *rest.invited))
 
 
 async def _create(hs: Homeserver, spec: RoomSpec, alias_prefix: str, room_version: str,

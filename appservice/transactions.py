@@ -13,6 +13,12 @@ Events sent by our own users (the bot, the ghosts) are skipped, except the types
 lists in `own_event_types`: those reach that handler only. The votes use it as a barrier: the
 homeserver sends events in stream order, so when the bot's own poll end comes back, every
 response sent before it has already been handled.
+
+Every state event, our own included, also feeds the room-state cache (council/roomstate.py), in
+one unit of work per transaction before it is answered (handlers claim events one by one, and
+skip most state events: the cache de-duplicates by event id on its own). If the cache cannot
+take them, their rooms are marked incomplete (read in full by the next apply); if even that
+fails, the transaction fails and the homeserver retries it. The cache misses no event unnoticed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -30,7 +37,7 @@ from mautrix.appservice.as_handler import AppServiceServerMixin
 from mautrix.types import JSON, Event, SerializerError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council import inbox, outbox
+from council import inbox, outbox, roomstate
 from council.language import ngettext
 from council.metrics import NO_METRICS, Metrics
 from council.store import Store
@@ -48,6 +55,8 @@ EventHandler = Callable[[Event, AsyncSession], Awaitable[None]]
 # JSON overhead stay well below this; the web site's 2 MiB limit would refuse a legitimate
 # transaction, and a refused transaction is retried forever and stalls every room.
 MAX_TRANSACTION_BYTES = 32 * 1024 * 1024
+
+PRUNE_SEEN_EVERY = 3600.0  # seconds between prunings of the cache's seen event ids
 
 
 def failure_notice(parked: bool) -> str:
@@ -101,6 +110,7 @@ class TransactionServer(AppServiceServerMixin):
         self.handlers: list[EventHandler] = []
         self.on_handled = on_handled
         self.events_handled = 0
+        self._pruned = 0.0  # time.monotonic() of the last pruning of the cache's seen ids
 
     def web_app(self) -> web.Application:
         app = web.Application()
@@ -140,6 +150,7 @@ class TransactionServer(AppServiceServerMixin):
     async def _transaction(self, request: web.Request) -> web.Response:
         self._authorize(request)
         events = await self._read_events(request)
+        await self._cache_state(events)
         for raw in events:
             if isinstance(raw, dict):
                 await self._handle_alone(raw)
@@ -156,6 +167,34 @@ class TransactionServer(AppServiceServerMixin):
                 BadHttpMessage):  # not JSON, too deep, or a body that cannot be decoded
             raise matrix_error(400, "M_BAD_JSON", "Body must be JSON with an events list") from None
         return events
+
+    async def _cache_state(self, events: list[Any]) -> None:
+        """The transaction's state events into the room-state cache, one unit of work. A write
+        that fails marks the rooms incomplete instead (their next apply reads them in full), so
+        one event the cache cannot take does not hold the stream; only when that fails too (the
+        store is down) is the transaction refused, for the homeserver to retry."""
+        touched = {e["room_id"] for e in events if roomstate.is_state_event(e)}
+        touched |= {e["room_id"] for e in events if isinstance(e, dict)
+                    and e.get("type") == "m.room.redaction" and isinstance(e.get("room_id"), str)}
+        if not touched:  # messages only: no database write
+            return
+        try:
+            async with self.store.session() as session:
+                await roomstate.apply_events(session, events)
+                if time.monotonic() - self._pruned > PRUNE_SEEN_EVERY:
+                    await roomstate.prune_seen(session)
+                    self._pruned = time.monotonic()
+            return
+        except Exception:
+            log.exception("the room-state cache could not take a transaction; its %d rooms will "
+                          "be read in full", len(touched))
+        try:
+            async with self.store.session() as session:
+                await roomstate.mark_incomplete(session, touched)
+        except Exception:
+            log.exception("the room-state cache could not be told either; the homeserver will "
+                          "retry the transaction")
+            raise matrix_error(500, "M_UNKNOWN", "Transaction not handled, retry later") from None
 
     async def _handle_alone(self, raw: dict[str, Any]) -> bool:
         """Handle one event; a failure is recorded for a later retry instead of failing the

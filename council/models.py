@@ -104,3 +104,41 @@ class OutboxMessage(Base):
     media_name: Mapped[str | None] = mapped_column(String(255))
     media_type: Mapped[str | None] = mapped_column(String(127))
     media_mxc: Mapped[str | None] = mapped_column(String(255))
+
+
+class RoomStateEntry(Base):
+    """One current state event of a room, as the appservice's transactions (or a full read of
+    the room's state) last told it: the room-state cache of council/roomstate.py."""
+
+    __tablename__ = "room_state"
+
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    event_id: Mapped[str | None] = mapped_column(String(255))  # None: written through, no id yet
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoomStateRoom(Base):
+    """A room of the room-state cache: `complete` when the cache holds its whole current state."""
+
+    __tablename__ = "room_state_rooms"
+
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    complete: Mapped[bool] = mapped_column(default=False)
+    # how it became complete: "create" (its m.room.create came through the transactions),
+    # "created" (Kabinet made it and wrote its initial state through), "read" (a full read)
+    source: Mapped[str | None] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoomStateSeen(Base):
+    """State event ids the cache has taken from transactions: a redelivered event is skipped,
+    so it cannot put back an older state. Pruned after a week (the homeserver retries within
+    minutes)."""
+
+    __tablename__ = "room_state_seen"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -59,6 +59,9 @@ def parser(features: list[Feature]) -> argparse.ArgumentParser:
     rsub = roster.add_subparsers(dest="roster_command", required=True)
     apply = rsub.add_parser("apply", help="reconcile the installation with a roster")
     apply.add_argument("file", type=Path)
+    apply.add_argument("--full", action="store_true",
+                       help="read every room's state from the homeserver instead of the room-state "
+                       "cache (e.g. after restoring only one of the two databases)")
     _common(apply)
     check = rsub.add_parser("check", help="validate a roster; change nothing")
     check.add_argument("file", type=Path)
@@ -227,7 +230,8 @@ def print_report(changes: list[str], problems: list[str], summary: str) -> int:
     return 1 if problems else 0
 
 
-async def cmd_apply(settings: Settings, roster: Roster, roster_file: Path) -> int:
+async def cmd_apply(settings: Settings, roster: Roster, roster_file: Path,
+                    full: bool = False) -> int:
     """Apply a roster. A Kabinet running on the data dir applies it itself (its homeserver,
     its in-memory roster); otherwise the homeserver is started just for this and stopped."""
     running = await _running_installation(settings.data_dir, wait=settings.homeserver.start_timeout
@@ -235,7 +239,7 @@ async def cmd_apply(settings: Settings, roster: Roster, roster_file: Path) -> in
     if running is not None:
         print(f"applied by the Kabinet running on {settings.data_dir}: {running.describe()}",
               file=sys.stderr, flush=True)
-        remote = await control.apply_remote(settings.data_dir, running, roster_file)
+        remote = await control.apply_remote(settings.data_dir, running, roster_file, full=full)
         return print_report(remote.changes, remote.problems, remote.summary)
     kabinet = Kabinet(settings, roster)
     ctl = control.Control(kabinet, command="roster apply")
@@ -243,7 +247,7 @@ async def cmd_apply(settings: Settings, roster: Roster, roster_file: Path) -> in
             asynccontextmanager(kabinet.store_ctx)(), \
             asynccontextmanager(kabinet.homeserver_ctx)():
         with RosterProgress() as progress:
-            report = await kabinet.apply_roster(progress=progress)
+            report = await kabinet.apply_roster(progress=progress, full=full)
     return print_report(report.changes, report.problems, report.summary())
 
 
@@ -284,7 +288,7 @@ def main(argv: list[str] | None = None, features: list[Feature] | None = None) -
             settings = mailcatcher.for_demo(settings, args.demo)  # no mail server: catch it
             return asyncio.run(cmd_up(settings, roster, args.demo, features))
         if args.command == "roster":
-            return asyncio.run(cmd_apply(settings, roster, args.file))
+            return asyncio.run(cmd_apply(settings, roster, args.file, args.full))
         # A feature's command works on the store only: no homeserver, registration or secrets.
         return asyncio.run(args.run(Core(settings, roster), args))
     except (RosterError, ConfigError) as exc:

@@ -122,7 +122,8 @@ class Control:
         try:
             body = await request.json()
             text, source = body["roster"], str(body.get("source") or "<roster>")
-            if not isinstance(text, str):
+            full = body.get("full", False)  # read every room's state, not the cache
+            if not isinstance(text, str) or not isinstance(full, bool):
                 raise TypeError
         except (ValueError, KeyError, TypeError, AttributeError):
             return _error(400, 'expected JSON {"roster": "<YAML text>", "source": "<file name>"}')
@@ -132,7 +133,7 @@ class Control:
             return _error(422, str(exc))
         async with self._applying:  # one apply at a time
             try:
-                report = await self.kabinet.apply_roster(roster)
+                report = await self.kabinet.apply_roster(roster, full=full)
             except (MatrixError, HomeserverError, aiohttp.ClientError, TimeoutError, OSError) as exc:
                 log.warning("a roster apply from the command line failed: %s", exc)
                 return _error(503, f"the roster could not be applied: {exc}")
@@ -190,7 +191,8 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 # -- the command line's side ------------------------------------------------------------------
 
-async def apply_remote(data_dir: Path, running: Holder, roster_file: Path) -> RemoteReport:
+async def apply_remote(data_dir: Path, running: Holder, roster_file: Path, *,
+                       full: bool = False) -> RemoteReport:
     """Ask the Kabinet running on data_dir to apply the roster in roster_file."""
     assert running.control_url is not None
     try:
@@ -203,7 +205,7 @@ async def apply_remote(data_dir: Path, running: Holder, roster_file: Path) -> Re
                            f"Kabinet with this version")
     text = await asyncio.to_thread(roster_file.read_text, encoding="utf-8")
     source = await asyncio.to_thread(roster_file.resolve)  # photos are relative to it
-    body = {"roster": text, "source": str(source)}
+    body = {"roster": text, "source": str(source), "full": full}
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)  # a big council takes minutes
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http, http.post(

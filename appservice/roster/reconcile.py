@@ -4,6 +4,13 @@ Every managed room has an alias `#kabinet_<key>` in the appservice's exclusive
 namespace. The store maps keys to room ids; if the store lost a mapping (a crash
 between createRoom and the commit, a fresh data dir), the alias finds the room
 again, so a room is never created twice.
+
+A room's state comes from the room-state cache (council/roomstate.py, fed by the appservice's
+transactions) when the cache holds all of it; otherwise it is read once (GET /state) and fills
+the cache. What the reconciler sends is written through to the cache, so a re-apply right after
+does not send it again. `apply(full=True)` reads every room (after restoring only one of the
+two databases). A write that fails on cached state is taken as a sign that the cache is behind:
+the room is read in full and brought in line again.
 """
 
 from __future__ import annotations
@@ -11,14 +18,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import partial
 from typing import Any
+
+from mautrix.errors import MatrixRequestError
 
 from appservice.homeserver import Homeserver
 from appservice.rooms import (
     FIXED_STATE,
     ROOM_STATE,
     SPACE_CHILD,
+    Ensured,
     MemberChanges,
     RoomSpec,
     child_content,
@@ -29,7 +40,8 @@ from appservice.rooms import (
 )
 from appservice.roster.desired import desired_rooms
 from council import rooms as registry
-from council.models import CouncilAccount
+from council import roomstate
+from council.models import CouncilAccount, utcnow
 from council.roster import Person, Roster
 from council.store import Store
 
@@ -74,6 +86,7 @@ class Report:
     state_events: int = 0
     accounts_created: int = 0
     writes: int = 0
+    state_reads: int = 0  # rooms whose whole state was read from the homeserver (not cached)
 
     def note(self, line: str) -> None:
         log.info(line)
@@ -160,7 +173,10 @@ class Reconciler:
         self.room_version = room_version
         self.create_account = create_account
 
-    async def apply(self, roster: Roster, progress: OnProgress | None = None) -> Report:
+    async def apply(self, roster: Roster, progress: OnProgress | None = None, *,
+                    full: bool = False) -> Report:
+        """Bring the homeserver in line with the roster; `full` reads every room's state from
+        the homeserver instead of the cache (and refills the cache)."""
         report = Report()
         writes_before = self.hs.writes
         specs = desired_rooms(roster, self.hs.server_name)
@@ -179,9 +195,11 @@ class Reconciler:
 
         council = await self._accounts(roster, report, step)
         removable = {rid for key, rid in room_ids.items() if _roster_key(key)}
+        # Every room's cached state in one read; a room not (completely) cached is read alone.
+        cached = {} if full else await roomstate.load(self.store, room_ids.values())
 
         async def room(spec: RoomSpec) -> None:
-            await self._room(spec, room_ids, removable, council, report)
+            await self._room(spec, room_ids, removable, council, report, cached)
             step(rooms=1)
 
         async def retire(key: str) -> None:
@@ -232,9 +250,10 @@ class Reconciler:
         return set(known) | {a.mxid for a in new}
 
     async def _room(self, spec: RoomSpec, room_ids: dict[str, str], removable: set[str],
-                    council: set[str], report: Report) -> None:
+                    council: set[str], report: Report, cached: dict[str, roomstate.State]) -> None:
         children = [child_state(room_ids[c], self.hs.server_name, f"{i:04d}")
                     for i, c in enumerate(spec.children)]
+        began = utcnow()
         got = await ensure_room(self.hs, spec, alias_prefix=self.alias_prefix,
                                 room_version=self.room_version, extra_state=children,
                                 known=room_ids.get(spec.key))
@@ -242,19 +261,84 @@ class Reconciler:
         if got.created:
             self._created(spec, got.problems, report)
             await record(self.store, spec, room_id)
+            async with self.store.session() as s:  # its whole state is what we made it with
+                await roomstate.replace(s, room_id, self._initial_state(spec, children, got),
+                                        began, source="created")
             return  # made as the spec says: nothing to bring in line
         if got.found:
             report.note(f"found {spec.key} again by its alias "
                         f"#{spec.alias_localpart(self.alias_prefix)}:{self.hs.server_name}")
             await record(self.store, spec, room_id)
+        state = cached.get(room_id)
+        if state is not None:
+            try:
+                if await self._in_line(spec, room_id, state, room_ids, removable, council,
+                                       report, fresh=False):
+                    return
+            except MatrixRequestError as exc:  # e.g. removing someone who had already left
+                log.info("%s: %s on cached state; reading the room in full", spec.key, exc)
+        # Not cached, or refused on cached state (the cache may be behind): ask the homeserver.
+        await self._in_line(spec, room_id, await self._read(room_id, report), room_ids,
+                            removable, council, report, fresh=True)
+
+    async def _read(self, room_id: str, report: Report) -> roomstate.State:
+        """The room's whole state from the homeserver, kept in the cache (now complete)."""
+        began = utcnow()
         state = await self.hs.room_state(room_id)
+        report.state_reads += 1
+        async with self.store.session() as s:
+            await roomstate.replace(s, room_id, state, began)
+        return state
+
+    async def _in_line(self, spec: RoomSpec, room_id: str, state: roomstate.State,
+                       room_ids: dict[str, str], removable: set[str], council: set[str],
+                       report: Report, *, fresh: bool) -> bool:
+        """Send what differs from `state`, write it through to the cache. False if an invite
+        was refused on a state that was not `fresh` (the refusal is not reported: the caller
+        tries again on a fresh read)."""
+        began = utcnow()
+        sent: roomstate.State = []
         bot = self.hs.bot_mxid
         for change in state_changes(spec, state, room_ids, removable, bot, self.hs.server_name):
-            await self.hs.send_state(room_id, change.event_type, change.content, change.state_key)
+            event_id = await self.hs.send_state(room_id, change.event_type, change.content,
+                                                change.state_key)
+            sent.append({"type": change.event_type, "state_key": change.state_key,
+                         "content": change.content, "event_id": event_id})
             report.state_events += 1
             report.note(f"{spec.key}: set {change.event_type} {change.state_key}".rstrip())
-        changes = await reconcile_members(self.hs, room_id, spec.members, council, state=state)
+        try:
+            changes = await reconcile_members(self.hs, room_id, spec.members, council, state=state)
+        except MatrixRequestError:
+            await self._write_through(room_id, sent, began)
+            raise
+        await self._write_through(room_id, sent + _memberships(changes), began)
+        if changes.problems and not fresh:
+            self._members(spec.key, MemberChanges(changes.invited, changes.removed), report)
+            return False
         self._members(spec.key, changes, report)
+        return True
+
+    async def _write_through(self, room_id: str, events: roomstate.State, began: datetime) -> None:
+        if events:
+            async with self.store.session() as s:
+                await roomstate.write_through(s, room_id, events, began)
+
+    def _initial_state(self, spec: RoomSpec, children: list[dict[str, Any]],
+                       got: Ensured) -> roomstate.State:
+        """A room's state as createRoom made it (appservice/rooms.py `_create`): what the
+        reconciler compares, until the transactions bring the homeserver's own events."""
+        create: dict[str, Any] = {"room_version": self.room_version}
+        if spec.space:
+            create["type"] = "m.space"
+        fixed = {"m.room.create": create,
+                 "m.room.power_levels": spec.power_levels(self.hs.bot_mxid, self.room_version),
+                 "m.room.name": {"name": spec.name}, "m.room.topic": {"topic": spec.topic},
+                 ROOM_STATE: spec.room_state_content(), **FIXED_STATE}
+        state = [{"type": t, "state_key": "", "content": c} for t, c in fixed.items()]
+        state += [{"type": c["type"], "state_key": c["state_key"], "content": c["content"]}
+                  for c in children]
+        state.append(_member(self.hs.bot_mxid, "join"))
+        return state + [_member(u, "invite") for u in got.invited]
 
     @staticmethod
     def _members(key: str, changes: MemberChanges, report: Report) -> None:
@@ -275,8 +359,22 @@ class Reconciler:
                     f"with {len(spec.members)} members")
 
     async def _retire(self, key: str, room_id: str, council: set[str], report: Report) -> None:
-        """A roster room that is no longer wanted: council members leave, history stays."""
-        self._members(key, await reconcile_members(self.hs, room_id, frozenset(), council), report)
+        """A roster room that is no longer wanted: council members leave, history stays. Rare:
+        the room's state is read from the homeserver, and who left written through."""
+        began = utcnow()
+        changes = await reconcile_members(self.hs, room_id, frozenset(), council)
+        await self._write_through(room_id, _memberships(changes), began)
+        self._members(key, changes, report)
+
+
+def _member(user: str, membership: str) -> dict[str, Any]:
+    return {"type": "m.room.member", "state_key": user, "content": {"membership": membership}}
+
+
+def _memberships(changes: MemberChanges) -> roomstate.State:
+    """Invites and removals just sent, as the cache keeps them (their ids come with the echo)."""
+    return ([_member(u, "invite") for u in changes.invited]
+            + [_member(u, "leave") for u in changes.removed])
 
 
 def _roster_key(key: str) -> bool:
