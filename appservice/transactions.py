@@ -40,8 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from council import inbox, outbox, roomstate
 from council.language import ngettext
 from council.metrics import NO_METRICS, Metrics
-from council.store import Store
-from council.worker import Worker
+from council.store import Store, unavailable
+from council.worker import Trouble, Worker
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,15 @@ def matrix_error(status: int, errcode: str, error: str) -> web.HTTPException:
 
 _STATUS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-    500: web.HTTPInternalServerError,
+    500: web.HTTPInternalServerError, 503: web.HTTPServiceUnavailable,
 }
+
+STORE_AWAY = "Kabinet's database is unavailable; retry later"
+
+
+class StoreAway(Exception):
+    """The store cannot be reached: the transaction is refused whole (the homeserver retries
+    it) and no event is charged an attempt for it."""
 
 
 class TransactionServer(AppServiceServerMixin):
@@ -111,6 +118,9 @@ class TransactionServer(AppServiceServerMixin):
         self.on_handled = on_handled
         self.events_handled = 0
         self._pruned = 0.0  # time.monotonic() of the last pruning of the cache's seen ids
+        # A database outage refuses every transaction the homeserver retries meanwhile: said
+        # once with its traceback, then every few minutes, and when it is over (not per retry).
+        self.store_trouble = Trouble("appservice transactions", "transactions")
 
     def web_app(self) -> web.Application:
         app = web.Application()
@@ -150,10 +160,17 @@ class TransactionServer(AppServiceServerMixin):
     async def _transaction(self, request: web.Request) -> web.Response:
         self._authorize(request)
         events = await self._read_events(request)
-        await self._cache_state(events)
-        for raw in events:
-            if isinstance(raw, dict):
-                await self._handle_alone(raw)
+        try:
+            await self._cache_state(events)
+            for raw in events:
+                if isinstance(raw, dict):
+                    await self._handle_alone(raw)
+        except StoreAway as away:
+            self.store_trouble.failed(away.__cause__ or away, "the database is unavailable; "
+                                      "transactions are refused until it is back (the homeserver "
+                                      "retries them)")
+            raise matrix_error(503, "M_UNKNOWN", STORE_AWAY) from None
+        self.store_trouble.recovered()
         self.on_handled()
         return web.json_response({})
 
@@ -185,7 +202,9 @@ class TransactionServer(AppServiceServerMixin):
                     await roomstate.prune_seen(session)
                     self._pruned = time.monotonic()
             return
-        except Exception:
+        except Exception as exc:
+            if unavailable(exc):
+                raise StoreAway from exc
             log.exception("the room-state cache could not take a transaction; its %d rooms will "
                           "be read in full", len(touched))
         try:
@@ -204,6 +223,8 @@ class TransactionServer(AppServiceServerMixin):
             await self._handle(raw)
             return True
         except Exception as exc:
+            if unavailable(exc):  # not this event's fault: nothing to record, nothing to count
+                raise StoreAway from exc
             self.metrics.event_failed()
             try:
                 await self._record_failure(raw, exc)

@@ -24,12 +24,40 @@ PATIENCE = 0.2  # seconds a background request waits for the site to be quiet, a
 REPORT_EVERY = 300.0  # seconds between "still failing" lines
 
 
+class Trouble:
+    """How a failure that repeats is said: once with its traceback, then a line every
+    REPORT_EVERY s while it lasts, and once when it is over. For the loops below and for the
+    appservice's transactions (refused while the store is away, retried by the homeserver)."""
+
+    def __init__(self, name: str, unit: str = "rounds") -> None:
+        self.name = name
+        self.unit = unit  # what failed, in the plural: rounds, transactions
+        self.failures = 0  # in a row
+        self._reported = 0.0
+
+    def failed(self, exc: BaseException, what: str) -> None:
+        self.failures += 1
+        now = time.monotonic()
+        if self.failures == 1:
+            log.error("%s: %s", self.name, what, exc_info=exc)
+            self._reported = now
+        elif now - self._reported >= REPORT_EVERY:
+            log.warning("%s: still failing (%d %s in a row), last with %s", self.name,
+                        self.failures, self.unit, type(exc).__name__)
+            self._reported = now
+
+    def recovered(self) -> None:
+        if self.failures:
+            log.warning("%s: working again after %d failed %s", self.name, self.failures,
+                        self.unit)
+            self.failures = 0
+
+
 class Worker:
     def __init__(self, idle: float) -> None:
         self.idle = idle
         self._wake = asyncio.Event()
-        self.failures = 0  # failed rounds in a row
-        self._reported = 0.0
+        self.trouble = Trouble(type(self).__name__)
 
     def poke(self) -> None:
         self._wake.set()
@@ -50,10 +78,10 @@ class Worker:
             try:
                 worked = await self.round()
             except Exception as exc:
-                self._failed(exc)
+                self.trouble.failed(exc, "round failed; retrying with backoff")
                 await self._pause(min(self.idle * 2 ** min(self.failures, 8), MAX_BACKOFF))
                 continue
-            self._recovered()
+            self.trouble.recovered()
             if not worked:
                 await self._pause(self.idle)
 
@@ -64,24 +92,10 @@ class Worker:
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
 
-    def _failed(self, exc: Exception) -> None:
-        self.failures += 1
-        name = type(self).__name__
-        now = time.monotonic()
-        if self.failures == 1:
-            log.exception("%s: round failed; retrying with backoff", name)
-            self._reported = now
-        elif now - self._reported >= REPORT_EVERY:
-            log.warning("%s: still failing (%d rounds in a row), last with %s", name,
-                        self.failures, type(exc).__name__)
-            self._reported = now
-
-    def _recovered(self) -> None:
-        if self.failures:
-            log.warning("%s: working again after %d failed rounds", type(self).__name__,
-                        self.failures)
-            self.failures = 0
-
+    @property
+    def failures(self) -> int:
+        """Failed rounds in a row."""
+        return self.trouble.failures
 
 class Foreground:
     """People waiting on the web site come first. The site counts the requests it is serving
