@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from mautrix.api import Path as MxPath
 from nio import AsyncClient, RoomSendResponse
 from sqlalchemy import func, select
 
+from council import appeals
 from council import rooms as registry
 from council import votes as domain
 from council.models import OutboxMessage
@@ -110,6 +112,19 @@ class Recovery:
     first_201: float  # seconds after the start
     healthy: float  # /healthz ok and the leader's lock taken again
     first_delivered: float
+
+
+async def stored_once(store: Store, load: Load) -> list[int]:
+    """Every appeal answered 201 is stored exactly once, under the number it was answered with;
+    the ids of the load's appeals."""
+    async with store.session() as s:
+        rows = (await s.execute(select(appeals.Appeal.id, appeals.Appeal.subject,
+                                       appeals.Appeal.number)
+                                .where(appeals.Appeal.subject.like(f"{SUBJECT}%")))).all()
+    per_subject = Counter(subject for _, subject, _ in rows)
+    assert per_subject and max(per_subject.values()) == 1, per_subject.most_common(3)
+    assert {subject: number for _, subject, number in rows} == load.registered
+    return [i for i, _, _ in rows]
 
 
 async def health(url: str) -> tuple[int, dict[str, Any]]:

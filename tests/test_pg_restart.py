@@ -34,7 +34,6 @@ import pytest
 from nio import AsyncClient
 from sqlalchemy import select, text
 
-from council import appeals
 from council import rooms as registry
 from council.models import OutboxMessage
 from council.store import Store, unavailable
@@ -46,7 +45,6 @@ from tests.restart_support import (
     DEPUTIES,
     PASSWORDS,
     ROSTER,
-    SUBJECT,
     TOKEN,
     Load,
     Recovery,
@@ -59,6 +57,7 @@ from tests.restart_support import (
     post,
     respond,
     responses,
+    stored_once,
     vote_in_progress,
 )
 
@@ -262,18 +261,10 @@ async def _check_appeals(running: Running, load: Load, deputy: AsyncClient) -> N
     refused = [a for a in load.answers if a.status == 503]
     assert all(a.errcode == "KB_STORE_UNAVAILABLE" and a.retry_after == "5" for a in refused), \
         refused[:5]
-    # Every appeal answered 201 is stored exactly once, under the number it was answered with.
-    async with running.kabinet.store.session() as s:
-        rows = (await s.execute(select(appeals.Appeal.id, appeals.Appeal.subject,
-                                       appeals.Appeal.number)
-                                .where(appeals.Appeal.subject.like(f"{SUBJECT}%")))).all()
-    per_subject = Counter(subject for _, subject, _ in rows)
-    assert per_subject and max(per_subject.values()) == 1, per_subject.most_common(3)
-    assert {subject: number for _, subject, number in rows} == load.registered
+    ids = await stored_once(running.kabinet.store, load)
     replayed = sum(a.replayed for a in load.answers)
-    print(f"{len(rows)} appeals registered, each once; answers: {dict(statuses)}, of the 201s "
+    print(f"{len(ids)} appeals registered, each once; answers: {dict(statuses)}, of the 201s "
           f"{replayed} replayed (a commit made although its answer was a 503)")
-    ids = [i for i, _, _ in rows]
     began = time.monotonic()
     await wait_for(lambda: all_delivered(running, ids), timeout=600, interval=1,
                    what=f"the rooms of {len(ids)} appeals delivered")

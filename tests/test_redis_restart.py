@@ -21,14 +21,12 @@ import asyncio
 import contextlib
 import signal
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
 from nio import AsyncClient, RoomMessagesResponse
 from sqlalchemy import func, select
@@ -37,23 +35,23 @@ from council import appeals
 from council import rooms as registry
 from council.models import OutboxMessage
 from council.store import Store
-from kabinet.synapse_workers import APPSERVICE_SENDER, EVENT_PERSISTER, PORTS
+from kabinet.synapse_workers import APPSERVICE_SENDER, EVENT_PERSISTER
 from kabinet.wiring import Running
-from tests.conftest import PG_ADMIN_URL, Deputies, _pg_available, free_port
+from tests.conftest import Deputies, _pg_available, free_port
 from tests.matrix_helpers import settle, wait_for
 from tests.redis_private import PrivateRedis, unusable
-from tests.restart_support import PASSWORDS, SUBJECT, Load, health
+from tests.restart_support import PASSWORDS, Load, health, stored_once
 from tests.test_pg_restart import all_delivered
 from tests.test_synapse_workers import (
     ROSTER,
     TOKEN,
     Topology,
     draft_events,
-    free_block,
     http_get,
     publish_draft,
     synapse_db,
     workers_of,
+    workers_topology,
 )
 
 pytestmark = pytest.mark.skipif(unusable() is not None, reason=str(unusable()))
@@ -98,22 +96,10 @@ async def topology(redis: PrivateRedis, tmp_path: Path) -> AsyncIterator[Topolog
     reason = await _pg_available()
     if reason:
         pytest.skip(reason)
-    name = f"kabinet_test_{uuid.uuid4().hex[:12]}"
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    overrides = {"homeserver.workers.enabled": True, "homeserver.workers.ports_from":
-                 free_block(PORTS), "homeserver.workers.redis_port": redis.port,
-                 "homeserver.server_name": f"{name.replace('_', '-')}.test",
-                 "database_url": f"{base}/{name}",  # created by Kabinet, with {name}_synapse
-                 "staff_api_token": TOKEN, "appeals.rate_limit_requests": 1_000_000}
-    topo = Topology(tmp_path / "var", overrides, str(overrides["homeserver.server_name"]))
-    try:
+    async with workers_topology(tmp_path / "var", **{
+            "homeserver.workers.redis_port": redis.port,
+            "appeals.rate_limit_requests": 1_000_000}) as topo:
         yield topo
-    finally:
-        await topo.stop()
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        for db in (name, f"{name}_synapse"):
-            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        await admin.close()
 
 
 def synapse_pids(inst: Running) -> dict[str, int]:
@@ -349,14 +335,7 @@ async def check_appeals(inst: Running, load: Load, deputy: AsyncClient,
     """Every appeal answered 201 stored once under its number; its room made, the deputy in it,
     each of its outbox messages sent and in the room exactly once."""
     store = inst.kabinet.store
-    async with store.session() as s:
-        rows = (await s.execute(select(appeals.Appeal.id, appeals.Appeal.subject,
-                                       appeals.Appeal.number)
-                                .where(appeals.Appeal.subject.like(f"{SUBJECT}%")))).all()
-    per_subject = Counter(subject for _, subject, _ in rows)
-    assert per_subject and max(per_subject.values()) == 1, per_subject.most_common(3)
-    assert {subject: number for _, subject, number in rows} == load.registered
-    ids = [i for i, _, _ in rows]
+    ids = await stored_once(store, load)
     began = time.monotonic()
     await wait_for(lambda: all_delivered(inst, ids), timeout=300, interval=1,
                    what=f"the rooms of {len(ids)} appeals delivered")
@@ -385,7 +364,7 @@ async def check_appeals(inst: Running, load: Load, deputy: AsyncClient,
                          if e.source["sender"] == inst.kabinet.hs.bot_mxid
                          and e.source["type"] == "m.room.message")
         assert all(n == 1 for n in bodies.values()), (room_id, bodies)  # nothing sent twice
-    print(f"{len(rows)} appeals registered, each once; answers {dict(statuses)}; every room "
+    print(f"{len(ids)} appeals registered, each once; answers {dict(statuses)}; every room "
           f"delivered and joined by the deputy {drained:.0f} s after the load stopped; "
           f"{len(sent)} opening messages, each in its room once")
 

@@ -90,11 +90,10 @@ class Topology:
         return self.running
 
 
-@pytest.fixture(scope="module")
-async def topo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Topology]:
-    reason = await _pg_available() or await _redis_reason()
-    if reason:
-        pytest.skip(reason)
+@contextlib.asynccontextmanager
+async def workers_topology(root: Path, **extra: Any) -> AsyncIterator[Topology]:
+    """Kabinet with Synapse's workers on a fresh pair of PostgreSQL databases, dropped after;
+    `extra` config overrides (a Redis of the test's own, limits)."""
     name = f"kabinet_test_{uuid.uuid4().hex[:12]}"
     # A server name of its own: Synapse's replication channel on Redis is named after it.
     server_name = f"{name.replace('_', '-')}.test"
@@ -102,8 +101,8 @@ async def topo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Topolo
     overrides = {"homeserver.workers.enabled": True, "homeserver.workers.ports_from":
                  free_block(PORTS), "homeserver.server_name": server_name,
                  "database_url": f"{base}/{name}",  # created by Kabinet, with {name}_synapse
-                 "staff_api_token": TOKEN}
-    topology = Topology(tmp_path_factory.mktemp("workers"), overrides, server_name)
+                 "staff_api_token": TOKEN, **extra}
+    topology = Topology(root, overrides, server_name)
     try:
         yield topology
     finally:
@@ -112,6 +111,15 @@ async def topo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Topolo
         for db in (name, f"{name}_synapse"):
             await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def topo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Topology]:
+    reason = await _pg_available() or await _redis_reason()
+    if reason:
+        pytest.skip(reason)
+    async with workers_topology(tmp_path_factory.mktemp("workers")) as topology:
+        yield topology
 
 
 async def synapse_db(topo: Topology) -> asyncpg.Connection:
