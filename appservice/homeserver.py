@@ -118,6 +118,12 @@ class Homeserver:
         """An intent masquerading as one of our ghost users (citizens)."""
         return self.bot.user(UserID(mxid))
 
+    def share_slots(self, slots: asyncio.Semaphore) -> None:
+        """Take request slots from a budget shared with other appservices on the same homeserver
+        (a region's councils applied at once, kabinet/region_apply.py): one homeserver serves
+        them all, and more requests in flight only make each one wait longer."""
+        self._limit = slots
+
     async def limited(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
             async with self._limit:

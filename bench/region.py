@@ -7,8 +7,8 @@
 A region file is generated (rosters from bench.provision.make_roster, ids prefixed per
 council) and the shared Synapse started by `kabinet region up`'s own code (registrations of
 every council). Accounts are created first, untimed (as bench/provision.py). Then, on the same
-homeserver: A `region apply` from empty (councils `--concurrency` at a time, each with its
-appservice.concurrency requests in flight); B the same rooms made with raw createRoom calls
+homeserver: A `region apply` from empty (councils `--concurrency` at a time, sharing the region's
+`--requests` homeserver requests in flight); B the same rooms made with raw createRoom calls
 (bench.provision.create_body, the council's own as_token and alias namespace, same
 concurrencies); C a no-change `region apply` of the whole region, with where its time goes.
 After A and B: until every invite is auto-accepted (joins counted in Synapse's database).
@@ -77,6 +77,7 @@ def write_region(base: Path, args: argparse.Namespace) -> Path:
         hs["workers"] = {"enabled": True, "ports_from": free_block(8)}
     tag = os.urandom(3).hex()
     data = {"name": f"bench-{tag}", "data_root": "data", "concurrency": args.concurrency,
+            "requests": args.requests,
             "database_url": PG if args.workers or args.postgresql else None, "homeserver": hs,
             "defaults": {"log_level": "WARNING", "appservice": {"concurrency": 8}},
             "councils": [{"id": cid, "roster": f"{cid}.yaml", "web_port": free_port(),
@@ -174,13 +175,14 @@ async def create_accounts(c: Council, secret: str) -> None:
         await store.close()
 
 
-async def raw_council(c: Council, specs: list[RoomSpec]) -> None:
-    """bench.provision.raw_provision for one council: its token, its alias namespace."""
+async def raw_council(c: Council, specs: list[RoomSpec], limit: asyncio.Semaphore) -> None:
+    """bench.provision.raw_provision for one council: its token, its alias namespace; requests
+    in flight from `limit`, the region's budget shared with the other councils (as A's)."""
     s = c.settings
     hs = Homeserver(s.homeserver.client_url, read_secrets(c.data_dir)["as_token"],
                     s.appservice.bot_localpart, s.homeserver.server_name,
                     concurrency=s.appservice.concurrency)
-    limit, ids = asyncio.Semaphore(hs.concurrency), dict[str, str]()
+    ids: dict[str, str] = {}
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {hs.as_token}"},
                                      timeout=aiohttp.ClientTimeout(total=120)) as http:
         async def create(spec: RoomSpec) -> None:
@@ -234,7 +236,8 @@ async def run(args: argparse.Namespace, base: Path) -> dict[str, Any]:
     p = plan(write_region(base, args))
     r: dict[str, Any] = {"councils": args.councils, "deputies": args.deputies,
                          "commissions": args.commissions, "staff": args.staff,
-                         "concurrency": args.concurrency, "workers": args.workers,
+                         "concurrency": args.concurrency, "requests": args.requests,
+                         "workers": args.workers,
                          "stores": "postgresql" if p.region.database_url else "sqlite",
                          "load_start": os.getloadavg()[0]}
     specs = {c.id: desired_rooms(c.roster, "localhost") for c in p.councils}
@@ -264,11 +267,11 @@ async def run(args: argparse.Namespace, base: Path) -> dict[str, Any]:
 
         async def phase_b() -> None:
             base_joins, cpu0, t0 = await joins(p), cpu_s(pids(synapse)), time.perf_counter()
-            limit = asyncio.Semaphore(args.concurrency)
+            limit, requests = asyncio.Semaphore(args.concurrency), asyncio.Semaphore(args.requests)
 
             async def one(c: Council) -> None:
                 async with limit:
-                    await raw_council(c, specs[c.id])
+                    await raw_council(c, specs[c.id], requests)
             await asyncio.gather(*(one(c) for c in p.councils))
             r["b_s"], r["b_cpu_synapse_s"] = time.perf_counter() - t0, cpu_s(pids(synapse)) - cpu0
             r["b_joined_s"] = await settled(p, base_joins + want, t0)
@@ -369,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commissions", type=int, default=5)
     p.add_argument("--staff", type=int, default=2)
     p.add_argument("--concurrency", type=int, default=4, help="councils at once")
+    p.add_argument("--requests", type=int, default=8, help="homeserver requests in flight, "
+                   "all councils together (A and B alike)")
     p.add_argument("--workers", action="store_true", help="Synapse with workers (PostgreSQL, Redis)")
     p.add_argument("--postgresql", action="store_true", help="councils' stores on PostgreSQL")
     p.add_argument("--processes", action="store_true", help="then a `kabinet up` per council")

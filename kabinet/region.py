@@ -97,6 +97,8 @@ class RegionFile(_Section):
                                      "databases are on (one database each); null: SQLite in "
                                      "each council's data dir")
     concurrency: int = Field(4, ge=1, le=64, description="Councils applied at once")
+    requests: int = Field(8, ge=1, le=256, description="Homeserver requests in flight for the "
+                          "councils `region apply` applies itself, all together")
     defaults: dict[str, Any] = Field(default_factory=dict, description="Kabinet configuration "
                                      "keys every council starts from")
     councils: list[CouncilEntry] = Field(min_length=1)

@@ -196,8 +196,10 @@ MIGRATING = asyncio.Lock()
 
 
 async def apply_here(c: Council, secret: str | None, on_progress: Callable[[Progress], None],
-                     ) -> CouncilResult:
+                     slots: asyncio.Semaphore | None = None) -> CouncilResult:
     kabinet = _CouncilKabinet(c.settings, c.roster, account_secret=secret)
+    if slots is not None:  # the region's budget, not `concurrency` councils × their own
+        kabinet.hs.share_slots(slots)
     ctl = control.Control(kabinet, command="region apply")
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(asynccontextmanager(ctl.lock_ctx)())
@@ -288,8 +290,11 @@ FAILURES = (MatrixError, HomeserverError, DataDirInUse, control.ControlError, ai
 
 async def apply_councils(plan: Plan, secret: str | None, progress: RegionProgress | None = None
                          ) -> list[CouncilResult]:
-    """Every council, `concurrency` at a time; one language group after another."""
+    """Every council, `concurrency` at a time; one language group after another. The councils
+    applied here share `requests` homeserver requests in flight: 4 councils with 8 each once
+    queued createRoom calls on one Synapse past the client's 60 s timeout (20 × 40, workers)."""
     limit = asyncio.Semaphore(plan.region.concurrency)
+    slots = asyncio.Semaphore(plan.region.requests)
 
     async def one(c: Council) -> CouncilResult:
         async with limit:
@@ -300,7 +305,7 @@ async def apply_councils(plan: Plan, secret: str | None, progress: RegionProgres
                     result = await apply_there(c, running, secret)
                 else:
                     told = progress.council(c.id) if progress else (lambda _p: None)
-                    result = await apply_here(c, secret, told)
+                    result = await apply_here(c, secret, told, slots)
             except FAILURES as exc:
                 result = CouncilResult(c.id, error=f"{type(exc).__name__}: {exc}".splitlines()[0])
             result.seconds = time.monotonic() - began

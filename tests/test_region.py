@@ -29,6 +29,7 @@ import pytest
 import yaml
 from nio import JoinedRoomsResponse
 
+from appservice.homeserver import Homeserver
 from appservice.roster.desired import desired_rooms
 from council import rooms as registry
 from council.roster import parse_roster
@@ -357,3 +358,26 @@ async def test_region_up_runs_one_kabinet_per_council(tmp_path: Path) -> None:
             output.append(rest.decode())
     assert up.returncode == 0, "".join(output)
     assert all(holder(c.data_dir) is None for c in p.councils)
+
+
+async def test_councils_applied_together_share_the_regions_homeserver_requests():
+    """One Synapse serves every council: the councils applied at once take their requests from
+    one budget (`requests`), not `concurrency` × each council's own (which once queued
+    createRoom past the client's timeout at 20 × 40)."""
+    slots = asyncio.Semaphore(3)
+    councils = [Homeserver("http://127.0.0.1:1", "t", f"kabinet_r{i}", "localhost",
+                           concurrency=8) for i in range(4)]
+    for hs in councils:
+        hs.share_slots(slots)
+    flying, most = 0, 0
+
+    async def request() -> None:
+        nonlocal flying, most
+        flying += 1
+        most = max(most, flying)
+        await asyncio.sleep(0.01)
+        flying -= 1
+
+    await asyncio.gather(*(hs.gather(request for _ in range(10)) for hs in councils))
+    assert most == 3  # 4 councils × 8 of their own would have been 32
+
