@@ -89,10 +89,7 @@ class PrivatePostgres:
         self.running = False
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(self.log, lines)
 
     async def destroy(self) -> None:
         if self.running:
@@ -101,3 +98,11 @@ class PrivatePostgres:
             except RuntimeError:
                 pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def log_tail(log: Path, lines: int = 30) -> str:
+    """The last lines of a private server's log, for a failure's message."""
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -11,6 +11,8 @@ import signal
 import tempfile
 from pathlib import Path
 
+from tests.pg_private import log_tail
+
 
 def unusable() -> str | None:
     """Why no private Redis can be started here, or None."""
@@ -83,10 +85,7 @@ class PrivateRedis:
         return len(body.decode().strip().splitlines()) - 1
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(self.log, lines)
 
     async def destroy(self) -> None:
         await self.stop(signal.SIGKILL)

@@ -114,6 +114,18 @@ class Recovery:
     first_delivered: float
 
 
+async def all_delivered(running: Running, ids: list[int]) -> bool:
+    """Every one of the appeals has its room and nothing of theirs waits in the outbox."""
+    rooms = await registry.room_map(running.kabinet.store)
+    if not all(f"appeal:{i}" in rooms for i in ids):
+        return False
+    async with running.kabinet.store.session() as s:
+        waiting = await s.scalar(select(OutboxMessage.id).where(
+            OutboxMessage.room_id.in_([f"$room:appeal:{i}" for i in ids]),
+            OutboxMessage.status != "sent").limit(1))
+    return waiting is None
+
+
 async def stored_once(store: Store, load: Load) -> list[int]:
     """Every appeal answered 201 is stored exactly once, under the number it was answered with;
     the ids of the load's appeals."""

@@ -25,6 +25,7 @@ from kabinet.wiring import Running
 from tests.appeals_support import appeal_fields, form, timeline
 from tests.conftest import SMALL_ROSTER, start_installation
 from tests.matrix_helpers import settle, wait_for
+from tests.restart_support import all_delivered
 
 ROSTER = load_roster(SMALL_ROSTER)
 N = 50
@@ -57,17 +58,6 @@ async def ids_of(inst: Running, created: list[dict]) -> list[int]:
     async with inst.kabinet.store.session() as s:
         return list(await s.scalars(select(appeals.Appeal.id)
                                     .where(appeals.Appeal.number.in_(numbers))))
-
-
-async def all_delivered(inst: Running, ids: list[int]) -> bool:
-    rooms = await registry.room_map(inst.kabinet.store)
-    if not all(f"appeal:{i}" in rooms for i in ids):
-        return False
-    async with inst.kabinet.store.session() as s:
-        waiting = await s.scalar(select(OutboxMessage.id).where(
-            OutboxMessage.room_id.in_([f"$room:appeal:{i}" for i in ids]),
-            OutboxMessage.status != "sent").limit(1))
-    return waiting is None
 
 
 async def assert_exactly_once(inst: Running, ids: list[int]) -> None:

@@ -32,10 +32,9 @@ import aiohttp
 import asyncpg
 import pytest
 from nio import AsyncClient
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from council import rooms as registry
-from council.models import OutboxMessage
 from council.store import Store, unavailable
 from kabinet.wiring import Running
 from tests.conftest import SMALL_ROSTER, Deputies, free_port, start_installation
@@ -49,6 +48,7 @@ from tests.restart_support import (
     Load,
     Recovery,
     Sitting,
+    all_delivered,
     at_least,
     bot_event,
     first_sent_after,
@@ -176,17 +176,6 @@ async def test_a_database_away_is_told_from_other_errors(pg: PrivatePostgres) ->
         assert not unavailable(RuntimeError("a bug"))
     finally:
         await store.close()
-
-
-async def all_delivered(running: Running, ids: list[int]) -> bool:
-    rooms = await registry.room_map(running.kabinet.store)
-    if not all(f"appeal:{i}" in rooms for i in ids):
-        return False
-    async with running.kabinet.store.session() as s:
-        waiting = await s.scalar(select(OutboxMessage.id).where(
-            OutboxMessage.room_id.in_([f"$room:appeal:{i}" for i in ids]),
-            OutboxMessage.status != "sent").limit(1))
-    return waiting is None
 
 
 async def test_postgresql_restarting_under_load_loses_no_appeal_and_no_vote(

@@ -40,8 +40,7 @@ from kabinet.wiring import Running
 from tests.conftest import Deputies, _pg_available, free_port
 from tests.matrix_helpers import settle, wait_for
 from tests.redis_private import PrivateRedis, unusable
-from tests.restart_support import PASSWORDS, Load, health, stored_once
-from tests.test_pg_restart import all_delivered
+from tests.restart_support import PASSWORDS, Load, all_delivered, health, stored_once
 from tests.test_synapse_workers import (
     ROSTER,
     TOKEN,
