@@ -13,7 +13,6 @@ the cabinet page ≤ 50 ms. Results are printed and written to bench/results/cab
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from council.files.blobs import BlobStore  # noqa: E402
 from council.law import holidays  # noqa: E402
 from council.roster import load_roster  # noqa: E402
 from council.store import Store  # noqa: E402
+from kabinet import event_loop  # noqa: E402
 from kabinet.features.sittings_demo import draft_pdf  # noqa: E402
 from kabinet.wiring import settle_heap  # noqa: E402
 from web import accounts as web_accounts  # noqa: E402
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--default-gc", action="store_true", help="skip settle_heap() (to compare)")
     args = p.parse_args(argv)
-    result = asyncio.run(run(args))
+    result = event_loop.run(run(args))
     c, b = result["cabinet"], result["bare"]
     print(f"cabinet page ({result['appeals']} appeals, {result['notes']} notes, "
           f"{result['drafts']} drafts): {c['rps']:.0f} req/s, p50 {c['p50_ms']:.1f} ms, "

@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from council import inbox  # noqa: E402
 from council.roster import load_roster  # noqa: E402
+from kabinet import event_loop  # noqa: E402
 from kabinet.wiring import Kabinet, Running, start  # noqa: E402
 from tests.conftest import test_settings  # noqa: E402
 from tests.matrix_helpers import settle  # noqa: E402
@@ -156,7 +157,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=200, help="commands per phase")
     args = parser.parse_args()
-    result = asyncio.run(run(args.n))
+    result = event_loop.run(run(args.n))
     for key, value in result.items():
         print(f"{key:>24}: {value}")
     RESULTS.mkdir(exist_ok=True)

@@ -55,6 +55,7 @@ from council import rooms as registry  # noqa: E402
 from council import sittings as domain  # noqa: E402
 from council.models import OutboxMessage  # noqa: E402
 from council.sittings import agenda  # noqa: E402
+from kabinet import event_loop  # noqa: E402
 from kabinet.config import load_settings  # noqa: E402
 from kabinet.features.sittings import Sittings  # noqa: E402
 from kabinet.features.sittings import context as sittings_context  # noqa: E402
@@ -386,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="kabinet-bench-drafts-"))
     try:
-        r = asyncio.run(run(args, data_dir))
+        r = event_loop.run(run(args, data_dir))
     finally:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)

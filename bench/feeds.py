@@ -39,6 +39,7 @@ from council import rooms  # noqa: E402
 from council.feeds.cards import FEED_KEY  # noqa: E402
 from council.models import OutboxMessage  # noqa: E402
 from council.roster import load_roster  # noqa: E402
+from kabinet import event_loop  # noqa: E402
 from kabinet.config import FeedsConfig, FeedSource  # noqa: E402
 from kabinet.wiring import Kabinet, Running, start  # noqa: E402
 from tests.conftest import test_settings  # noqa: E402
@@ -151,7 +152,7 @@ def main() -> int:
     parser.add_argument("--feeds", type=int, default=20, help="feeds polled at once")
     parser.add_argument("--per-feed", type=int, default=50, help="entries in each of those")
     args = parser.parse_args()
-    result = asyncio.run(run(args.entries, args.feeds, args.per_feed))
+    result = event_loop.run(run(args.entries, args.feeds, args.per_feed))
     for key, value in result.items():
         print(f"{key:>32}: {value}")
     RESULTS.mkdir(exist_ok=True)

@@ -28,6 +28,7 @@ from typing import Any
 from bench.intake_load import pct
 from council import appeals
 from council.store import Store
+from kabinet import event_loop
 
 CTX = appeals.Context(server_name="localhost", ghost_prefix="kabinet_",
                       base_url="http://127.0.0.1:1")
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--submitters", type=int, default=20)
     p.add_argument("--deputies", default="bondar")
     a = p.parse_args(argv)
-    print(json.dumps(asyncio.run(store_level(a.db, a.deputies.split(","), a.n, a.submitters))))
+    print(json.dumps(event_loop.run(store_level(a.db, a.deputies.split(","), a.n, a.submitters))))
     return 0
 
 

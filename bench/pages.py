@@ -39,6 +39,7 @@ from bench.provision import free_port  # noqa: E402
 from council.models import OutboxMessage  # noqa: E402
 from council.roster import load_roster  # noqa: E402
 from council.sittings import AgendaItem  # noqa: E402
+from kabinet import event_loop  # noqa: E402
 from kabinet.config import load_settings  # noqa: E402
 from kabinet.wiring import Kabinet, start  # noqa: E402
 
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="kabinet-bench-pages-"))
     try:
-        r = asyncio.run(run(args, data_dir))
+        r = event_loop.run(run(args, data_dir))
     finally:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -38,6 +38,7 @@ from appservice.roster.desired import desired_rooms  # noqa: E402
 from council import rooms as registry  # noqa: E402
 from council.models import CouncilAccount  # noqa: E402
 from council.roster import Roster, parse_roster  # noqa: E402
+from kabinet import event_loop  # noqa: E402
 from kabinet.config import load_settings  # noqa: E402
 from kabinet.launcher import register_user  # noqa: E402
 from kabinet.secrets import ensure_secrets  # noqa: E402
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--deputies, --commissions and --staff must be at least 1")
     data_dir = Path(tempfile.mkdtemp(prefix="kabinet-bench-"))
     try:
-        r = asyncio.run(run(args, data_dir))
+        r = event_loop.run(run(args, data_dir))
     finally:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -44,7 +44,7 @@ from bench.provision import create_body, free_port, make_roster  # noqa: E402
 from council import rooms as registry  # noqa: E402
 from council.models import CouncilAccount  # noqa: E402
 from council.store import Store  # noqa: E402
-from kabinet import region_apply, region_up  # noqa: E402
+from kabinet import event_loop, region_apply, region_up  # noqa: E402
 from kabinet.launcher import EmbeddedSynapse, register_user  # noqa: E402
 from kabinet.region import Council, Plan, plan  # noqa: E402
 from kabinet.secrets import read_secrets  # noqa: E402
@@ -278,6 +278,9 @@ async def run(args: argparse.Namespace, base: Path) -> dict[str, Any]:
 
         for phase in (phase_b, phase_a) if args.raw_first else (phase_a, phase_b):
             await phase()
+            # A 20 x 40 run takes hours: what each phase measured is on screen as it ends.
+            print(f"{phase.__name__}: " + json.dumps({k: v for k, v in r.items()
+                                                        if k[:2] in ("a_", "b_")}), flush=True)
         with StateReads() as reads:
             cpu0, self0, t0 = cpu_s(pids(synapse)), cpu_s([os.getpid()]), time.perf_counter()
             again = await region_apply.apply_councils(p, secret)
@@ -383,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)  # as the kabinet command: data dirs hold secrets
     base = Path(tempfile.mkdtemp(prefix="kabinet-region-"))
     try:
-        r = asyncio.run(run(args, base))
+        r = event_loop.run(run(args, base))
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

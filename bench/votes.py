@@ -46,6 +46,7 @@ from council import sittings as sittings_domain  # noqa: E402
 from council import votes as domain  # noqa: E402
 from council.models import OutboxMessage  # noqa: E402
 from council.roster import Roster, parse_roster  # noqa: E402
+from kabinet import event_loop  # noqa: E402
 from kabinet.config import load_settings  # noqa: E402
 from kabinet.features.sittings import Sittings  # noqa: E402
 from kabinet.features.sittings import context as sittings_context  # noqa: E402
@@ -235,7 +236,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deputies", type=int, default=119, help="deputies (the head is added)")
     args = parser.parse_args()
-    result = asyncio.run(run(args))
+    result = event_loop.run(run(args))
     for key, value in result.items():
         print(f"{key:28} {value}")
     RESULTS.mkdir(exist_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from council.roster import Roster, RosterError, load_roster
-from kabinet import backup, control, mailcatcher, region_cli, registration, restore
+from kabinet import backup, control, event_loop, mailcatcher, region_cli, registration, restore
 from kabinet.config import ConfigError, Settings, load_settings
 from kabinet.control import ControlError
 from kabinet.core import Core
@@ -282,15 +282,15 @@ def main(argv: list[str] | None = None, features: list[Feature] | None = None) -
         roster_path = args.file if args.command == "roster" else settings.roster
         roster = load_roster(roster_path)
         if args.command == "serve":
-            return asyncio.run(cmd_up(serving(settings), roster, False, features, serve=True))
+            return event_loop.run(cmd_up(serving(settings), roster, False, features, serve=True))
         if args.command == "up":
             settings = with_demo_staff_token(settings, args.demo)
             settings = mailcatcher.for_demo(settings, args.demo)  # no mail server: catch it
-            return asyncio.run(cmd_up(settings, roster, args.demo, features))
+            return event_loop.run(cmd_up(settings, roster, args.demo, features))
         if args.command == "roster":
-            return asyncio.run(cmd_apply(settings, roster, args.file, args.full))
+            return event_loop.run(cmd_apply(settings, roster, args.file, args.full))
         # A feature's command works on the store only: no homeserver, registration or secrets.
-        return asyncio.run(args.run(Core(settings, roster), args))
+        return event_loop.run(args.run(Core(settings, roster), args))
     except (RosterError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

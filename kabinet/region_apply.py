@@ -196,7 +196,8 @@ MIGRATING = asyncio.Lock()
 
 
 async def apply_here(c: Council, secret: str | None, on_progress: Callable[[Progress], None],
-                     slots: asyncio.Semaphore | None = None) -> CouncilResult:
+                     slots: asyncio.Semaphore | None = None, full: bool = False
+                     ) -> CouncilResult:
     kabinet = _CouncilKabinet(c.settings, c.roster, account_secret=secret)
     if slots is not None:  # the region's budget, not `concurrency` councils × their own
         kabinet.hs.share_slots(slots)
@@ -207,7 +208,7 @@ async def apply_here(c: Council, secret: str | None, on_progress: Callable[[Prog
             await stack.enter_async_context(asynccontextmanager(kabinet.store_ctx)())
         await stack.enter_async_context(asynccontextmanager(kabinet.homeserver_ctx)())
         await stack.enter_async_context(_endpoint(kabinet))
-        report = await kabinet.apply_roster(progress=on_progress)
+        report = await kabinet.apply_roster(progress=on_progress, full=full)
     return CouncilResult(c.id, summary=report.summary(), changes=report.changes,
                          problems=report.problems)
 
@@ -234,9 +235,10 @@ async def create_missing_accounts(c: Council, secret: str) -> list[str]:
     return created
 
 
-async def apply_there(c: Council, running: Holder, secret: str | None) -> CouncilResult:
+async def apply_there(c: Council, running: Holder, secret: str | None, full: bool = False
+                      ) -> CouncilResult:
     created = [] if secret is None else await create_missing_accounts(c, secret)
-    remote = await control.apply_remote(c.data_dir, running, c.roster_path)
+    remote = await control.apply_remote(c.data_dir, running, c.roster_path, full=full)
     text = f"{len(created)} accounts created; {remote.summary}" if created else remote.summary
     return CouncilResult(c.id, where=f"by its running Kabinet (pid {running.pid})", summary=text,
                          changes=created + remote.changes, problems=remote.problems)
@@ -288,11 +290,13 @@ FAILURES = (MatrixError, HomeserverError, DataDirInUse, control.ControlError, ai
             asyncpg.PostgresError, TimeoutError, OSError)
 
 
-async def apply_councils(plan: Plan, secret: str | None, progress: RegionProgress | None = None
-                         ) -> list[CouncilResult]:
+async def apply_councils(plan: Plan, secret: str | None, progress: RegionProgress | None = None,
+                         full: bool = False) -> list[CouncilResult]:
     """Every council, `concurrency` at a time; one language group after another. The councils
     applied here share `requests` homeserver requests in flight: 4 councils with 8 each once
-    queued createRoom calls on one Synapse past the client's 60 s timeout (20 × 40, workers)."""
+    queued createRoom calls on one Synapse past the client's 60 s timeout (20 × 40, workers).
+    `full`: every room's state read from the homeserver, not the room-state cache (after
+    restoring one of a council's two databases without the other)."""
     limit = asyncio.Semaphore(plan.region.concurrency)
     slots = asyncio.Semaphore(plan.region.requests)
 
@@ -302,10 +306,10 @@ async def apply_councils(plan: Plan, secret: str | None, progress: RegionProgres
             try:
                 running = await asyncio.to_thread(holder, c.data_dir)
                 if running is not None and running.control_url:
-                    result = await apply_there(c, running, secret)
+                    result = await apply_there(c, running, secret, full)
                 else:
                     told = progress.council(c.id) if progress else (lambda _p: None)
-                    result = await apply_here(c, secret, told, slots)
+                    result = await apply_here(c, secret, told, slots, full)
             except FAILURES as exc:
                 result = CouncilResult(c.id, error=f"{type(exc).__name__}: {exc}".splitlines()[0])
             result.seconds = time.monotonic() - began
@@ -323,11 +327,11 @@ async def apply_councils(plan: Plan, secret: str | None, progress: RegionProgres
     return sorted(results, key=lambda r: order[r.id])
 
 
-async def apply_region(plan: Plan, stream: TextIO | None = None, tty: bool | None = None
-                       ) -> list[CouncilResult]:
+async def apply_region(plan: Plan, stream: TextIO | None = None, tty: bool | None = None,
+                       full: bool = False) -> list[CouncilResult]:
     secret = await prepare(plan)
     with RegionProgress(plan, stream, tty) as progress:
-        return await apply_councils(plan, secret, progress)
+        return await apply_councils(plan, secret, progress, full)
 
 
 def summary(results: list[CouncilResult], seconds: float) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 
+from kabinet import event_loop
 from kabinet.features import Subparsers
 from kabinet.launcher import HomeserverError
 from kabinet.lock import DataDirInUse
@@ -28,6 +29,10 @@ def add_command(sub: Subparsers) -> None:
                    "apply every roster, and run one Kabinet process per council")):
         p = rsub.add_parser(name, help=text)
         p.add_argument("file", type=Path, help="the region file")
+        if name == "apply":
+            p.add_argument("--full", action="store_true",
+                           help="read every room's state from the homeserver, not the room-state "
+                                "cache (after restoring one of a council's databases alone)")
 
 
 async def _check(path: Path) -> int:
@@ -42,9 +47,9 @@ async def _check(path: Path) -> int:
     return 0
 
 
-async def _apply(path: Path) -> int:
+async def _apply(path: Path, full: bool = False) -> int:
     began = time.monotonic()
-    results = await apply_region(plan(path))
+    results = await apply_region(plan(path), full=full)
     print(summary(results, time.monotonic() - began))
     return 1 if any(r.error or r.problems for r in results) else 0
 
@@ -56,9 +61,11 @@ async def _up(path: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    command = {"check": _check, "apply": _apply, "up": _up}[args.region_command]
+    commands: dict[str, Callable[[], Coroutine[object, object, int]]] = {
+        "check": lambda: _check(args.file), "apply": lambda: _apply(args.file, args.full),
+        "up": lambda: _up(args.file)}
     try:
-        return asyncio.run(command(args.file))
+        return event_loop.run(commands[args.region_command]())
     except RegionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

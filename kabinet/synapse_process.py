@@ -54,11 +54,17 @@ async def run_synapse(app: str, configs: list[Path], *args: str) -> asyncio.subp
     which stops Synapse in order), private files (its database, logs, media and keys are for
     their owner only), console output on a pipe (read it: a full pipe blocks it)."""
     paths = [arg for path in configs for arg in ("--config-path", str(path))]
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", app, *paths, *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True, umask=PRIVATE_UMASK,
-    )
+    # The child inherits the umask; uvloop (kabinet.wiring.run) takes no `umask=` argument. For
+    # the moment of the spawn, files this process makes are private too: stricter, not looser.
+    umask = os.umask(PRIVATE_UMASK)
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", app, *paths, *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        os.umask(umask)
 
 
 async def keep_output(proc: asyncio.subprocess.Process, into: collections.deque[str]) -> None:

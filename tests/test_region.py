@@ -250,8 +250,8 @@ def test_check_from_the_command_line(region: Region, capsys: pytest.CaptureFixtu
     assert "council c: port" in capsys.readouterr().err
 
 
-async def test_three_councils_on_one_homeserver(region: Region, capsys: pytest.CaptureFixture[str]
-                                                ) -> None:
+async def test_three_councils_on_one_homeserver(region: Region, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     p = plan(region.write(region.data))
     began = time.monotonic()
     results = await apply_region(p, tty=False)
@@ -295,13 +295,30 @@ async def test_three_councils_on_one_homeserver(region: Region, capsys: pytest.C
     finally:
         await people.close()
 
+    reads: list[str] = []  # rooms whose whole state was read from the homeserver
+    room_state = Homeserver.room_state
+
+    async def counted(hs: Homeserver, room_id: str) -> list[dict[str, Any]]:
+        reads.append(room_id)
+        return await room_state(hs, room_id)
+
+    monkeypatch.setattr(Homeserver, "room_state", counted)
     began = time.monotonic()
     again = await apply_region(plan(region.write(region.data)), tty=False)
     seconds = time.monotonic() - began
     for r in again:
         assert r.error is None and not r.problems and r.changes == [], r
+    assert reads == []  # the room-state cache, fed by each council's transactions
     print(f"\nregion of 3 councils x 5 deputies: first apply {first:.1f} s, no-change re-apply "
           f"{seconds:.2f} s")
+
+    # `region apply --full` (one database restored without the other): every room read again
+    args = cli.parser([]).parse_args(["region", "apply", "--full", str(region.base / "r.yaml")])
+    assert args.full is True
+    full = await apply_region(plan(region.write(region.data)), tty=False, full=True)
+    for r in full:
+        assert r.error is None and not r.problems and r.changes == [], r
+    assert sorted(reads) == sorted(room for council in rooms.values() for room in council.values())
 
 
 async def test_region_up_runs_one_kabinet_per_council(tmp_path: Path) -> None:
