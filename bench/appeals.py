@@ -214,7 +214,7 @@ async def run(args: argparse.Namespace, db_url: str | None) -> int:
     roster = load_roster(ROSTER)
     running: Running = await start(Kabinet(settings, roster))
     k = running.kabinet
-    results: dict[str, Any] = {"label": args.label, "db": args.db,
+    results: dict[str, Any] = {"label": args.label, "db": args.db, "loop": args.loop,
                                "concurrency": args.concurrency, "cpus": os.cpu_count(),
                                "load_start": os.getloadavg()[0]}
     run_id = uuid.uuid4().hex[:6]
@@ -357,7 +357,7 @@ async def wait_until(check: Any, limit: float) -> None:
 
 
 def report(r: dict[str, Any]) -> None:
-    print(f"\nAppeals benchmark on {r['db']} (same Synapse, same run) {r['label']}")
+    print(f"\nAppeals benchmark on {r['db']}, {r['loop']} (same Synapse, same run) {r['label']}")
     if "intake" in r:
         w, raw, st = r["intake"]["web"], r["intake"]["raw"], r["intake"]["store"]
         print(f"(1) intake n={w['n']} at {w['submitters']} concurrent submitters: "
@@ -395,4 +395,8 @@ if __name__ == "__main__":
     p.add_argument("--delivery", type=int, default=20)
     p.add_argument("--burst", type=int, default=1000)
     p.add_argument("--concurrency", type=int, default=8)
-    sys.exit(event_loop.run(main(p.parse_args())))
+    p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                   help="asyncio: the loop kabinet ran on before (the comparison's baseline)")
+    args = p.parse_args()
+    run_on = event_loop.run if args.loop == "uvloop" else asyncio.run
+    sys.exit(run_on(main(args)))
