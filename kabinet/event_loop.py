@@ -13,8 +13,8 @@ T = TypeVar("T")
 
 def run(main: Coroutine[object, object, T]) -> T:
     """Runs a command's coroutine on uvloop: the loop that serves the site, the appservice and
-    the background work of one process. Against asyncio's own loop it takes a quarter less CPU
-    per appeal (bench/appeals.py, "CPU ms/req"); at 20 concurrent submitters a request waits
+    the background work of one process. Against asyncio's own loop it takes 10-20 % less CPU
+    per appeal (bench/appeals.py --loop, "CPU ms/req"); at 20 concurrent submitters a request waits
     for about twenty others' CPU, so that is its latency too."""
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
