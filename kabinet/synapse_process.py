@@ -54,7 +54,7 @@ async def run_synapse(app: str, configs: list[Path], *args: str) -> asyncio.subp
     which stops Synapse in order), private files (its database, logs, media and keys are for
     their owner only), console output on a pipe (read it: a full pipe blocks it)."""
     paths = [arg for path in configs for arg in ("--config-path", str(path))]
-    # The child inherits the umask; uvloop (kabinet.wiring.run) takes no `umask=` argument. For
+    # The child inherits the umask; uvloop (kabinet.event_loop) takes no `umask=` argument. For
     # the moment of the spawn, files this process makes are private too: stricter, not looser.
     umask = os.umask(PRIVATE_UMASK)
     try:
