@@ -34,6 +34,7 @@ from kabinet.leader import Leadership
 from kabinet.metrics import PrometheusMetrics
 from kabinet.readiness import start_steps
 from kabinet.secrets import Registration, ensure_secrets
+from kabinet.synapse_workers import redis_report
 from web import health
 from web import metrics as web_metrics
 from web.app import SiteInfo, create_app
@@ -175,6 +176,9 @@ class Installation(Core):
         # Events whose handler failed: waiting for a retry, or parked after the last one.
         reports: dict[str, health.Report] = {"events": lambda: inbox.failure_counts(self.store),
                                              "leader": self.leadership.report}
+        workers = self.settings.homeserver.workers
+        if workers.enabled:  # Synapse's replication: a figure beside the checks, not a 503
+            reports["redis"] = partial(redis_report, workers.redis_host, workers.redis_port)
         app[health.REPORTS] = reports
         app[health.READINESS] = self.readiness
         token = self.settings.web.metrics_token  # who may read /metrics (web/metrics.py)

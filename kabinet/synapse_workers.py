@@ -365,3 +365,22 @@ async def _answers(url: str) -> bool:
             return resp.status == 200
     except (aiohttp.ClientError, TimeoutError, OSError):
         return False
+
+
+async def redis_report(host: str, port: int, timeout: float = 2.0) -> dict[str, Any]:
+    """For /healthz: whether the Redis that carries Synapse's replication answers PING. A report,
+    not a check: Kabinet itself needs no Redis and keeps taking appeals and drafts while it is
+    away; only their delivery to Matrix waits (docs/synapse-workers.md, "Redis restarts")."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        try:
+            writer.write(b"*1\r\n$4\r\nPING\r\n")
+            await writer.drain()
+            answering = (await asyncio.wait_for(reader.readline(), timeout)).startswith(b"+PONG")
+        finally:
+            writer.close()
+    except (OSError, TimeoutError):
+        answering = False
+    return {"answering": answering} if answering else {
+        "answering": False, "effect": "delivery to Matrix waits until Redis is back; "
+                                      "appeals and drafts are still taken"}

@@ -28,11 +28,18 @@ from nio import AsyncClient, RoomMessagesResponse
 from council import rooms as registry
 from council.roster import load_roster
 from kabinet.features.sittings_demo import draft_pdf
-from kabinet.synapse_workers import APPSERVICE_SENDER, EVENT_PERSISTER, PORTS, WorkerProcess
+from kabinet.synapse_workers import (
+    APPSERVICE_SENDER,
+    EVENT_PERSISTER,
+    PORTS,
+    WorkerProcess,
+    redis_report,
+)
 from kabinet.wiring import Running
 from tests.appeals_support import appeal_fields, appeal_id, joined, room_of, submit
 from tests.conftest import PG_ADMIN_URL, SMALL_ROSTER, Deputies, _pg_available, start_installation
 from tests.matrix_helpers import kinds_in, resolve, settle, wait_for
+from tests.restart_support import health
 
 ROSTER = load_roster(SMALL_ROSTER)
 PASSWORDS = {p.id: p.password for p in (*ROSTER.deputies, *ROSTER.secretariat)}
@@ -198,6 +205,9 @@ async def test_the_council_runs_on_synapse_workers(topo: Topology):
     assert secrets.stat().st_mode & 0o777 == 0o600
     assert (topo.data_dir / "worker-appservice1.yaml").stat().st_mode & 0o777 == 0o600
     assert not (topo.data_dir / "homeserver.db").exists()  # Synapse is on PostgreSQL
+    # Kabinet's /healthz shows the Redis of Synapse's replication (a figure, not a check).
+    status, body = await health(inst.web_url)
+    assert status == 200 and body["redis"] == {"answering": True}, body
 
     await settle(inst.kabinet, ROSTER)
     people = Deputies(inst.kabinet.settings.homeserver.client_url)
@@ -355,3 +365,26 @@ async def test_a_homeserver_of_the_same_name_on_the_redis_is_refused(tmp_path: P
             await workers.before_main()
     finally:
         writer.close()
+
+
+async def test_the_redis_report_says_whether_redis_answers():
+    """/healthz's "redis" figure (kabinet/synapse_workers.py): the real Redis answers PING; a
+    port nobody listens on, or a server that is not Redis, does not."""
+    if (reason := await _redis_reason()) is not None:
+        pytest.skip(reason)
+    assert await redis_report(*REDIS) == {"answering": True}
+    with socket.socket() as s:  # a port free now: nobody answers there
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    gone = await redis_report("127.0.0.1", free)
+    assert gone["answering"] is False and "delivery to Matrix waits" in gone["effect"]
+
+    async def not_redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(b"-ERR unknown command\r\n")
+        await writer.drain()
+        writer.close()
+    server = await asyncio.start_server(not_redis, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        assert (await redis_report("127.0.0.1", port))["answering"] is False
