@@ -17,7 +17,7 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -188,12 +188,9 @@ def pg_dsn(store: Store) -> str:
 
 
 def short_busy_timeout(store: Store, ms: int) -> None:
-    """SQLite: writers give up after `ms` instead of the store's 10 s (new connections)."""
-    def pragma(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout={ms}")
-        cur.close()
-    event.listen(store.engine.sync_engine, "connect", pragma)
+    """SQLite: writers give up after `ms` instead of the store's 10 s (new connections, and the
+    intake's writer at its next transaction)."""
+    store.busy_timeout = ms / 1000
 
 
 async def waiting_backend(store: Store) -> int:

@@ -187,3 +187,36 @@ async def test_a_hot_read_sees_every_commit_at_once_on_each_database(store: Stor
         s.add(ManagedRoom(key="lounge", kind="lounge", ref="council", room_id="!l:x"))
     assert await store.read_one(statement, {"kind": "lounge"}) == (1, "lounge")
     assert await store.read_one(statement, {"kind": "council"}) == (0, "lounge")
+
+
+async def test_run_sync_is_one_unit_of_work_and_on_sqlite_one_hop(store: Store):
+    """Store.run_sync (the intake's batch): committed when the function returns, nothing kept
+    when it raises; on SQLite the whole function runs on the writer's thread (one hop, not one
+    per statement through the event loop), on PostgreSQL through the async session."""
+    import threading
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    def add(session: Session, key: str, fail: bool = False) -> int:
+        threads.append(threading.get_ident())
+        session.add(OutboxMessage(**outbox.message_values(key, "!r:x", "m.room.message", {})))
+        session.flush()
+        threads.append(threading.get_ident())
+        if fail:
+            raise RuntimeError("the function failed")
+        return len(session.scalars(select(OutboxMessage.id)).all())
+
+    assert await store.run_sync(add, "kept") == 1
+    with pytest.raises(RuntimeError):
+        await store.run_sync(add, "dropped", fail=True)
+    async with store.session() as s:
+        keys = list(await s.scalars(select(OutboxMessage.key)))
+    assert keys == ["kept"]
+    if store.is_sqlite:
+        assert set(threads) != {loop_thread} and len(set(threads)) == 1
+    else:
+        assert set(threads) == {loop_thread}  # the greenlet runs on the loop's thread

@@ -4,7 +4,9 @@ transaction is committed, never before.
 
 - One batcher per process (`Intake`, in the one loop shape of council/worker.py): `register`
   queues the appeal and waits; a round takes every appeal queued by then (at most `max_batch`)
-  and registers them with `register_many`. While a batch commits, the next one gathers.
+  and registers them with `register_many`, in one `Store.run_sync` (on SQLite the whole
+  transaction goes to the database's thread in one hop). While a batch commits, the next one
+  gathers.
 - Numbers: the batch takes its numbers in one upsert of the year's counter (which holds its row
   till the commit), in the batch's order: unique and gap-free on both databases.
 - Idempotency keys: the batch's keys are looked up in one read. A key already stored answers its
@@ -29,10 +31,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from council.appeals import texts
-from council.appeals.keys import by_key
+from council.appeals.keys import by_key, key_lookup
 from council.appeals.operations import register_many
 from council.appeals.tables import Appeal, IntakeKey
 from council.appeals.values import Context, Idempotency, KeyReused, NewAppeal
@@ -143,46 +145,47 @@ class Intake(Worker):
 
     async def _transaction(self, batch: list[_Waiting]) -> list[Outcome]:
         """Registers the batch in one transaction; each submission's outcome, once committed."""
+        return await self.store.run_sync(self._register, batch)
+
+    def _register(self, s: Session, batch: list[_Waiting]) -> list[Outcome]:
         outcomes: dict[int, Outcome] = {}
         first_with: dict[str, int] = {}  # a key new to the store → the submission registering it
         twins: dict[int, int] = {}  # a later submission with that key → that first one
-        async with self.store.session() as s:
-            await self._stored_keys(s, batch, outcomes)
-            for i, w in enumerate(batch):
-                if w.once is not None and i not in outcomes:
-                    first = first_with.setdefault(w.once.key_hash, i)
-                    if first != i:
-                        twins[i] = first
-            fresh = [i for i in range(len(batch)) if i not in outcomes and i not in twins]
-            if fresh:
-                done = await register_many(s, self.ctx, [
-                    (batch[i].new, _token(batch[i].once)) for i in fresh])
-                keys = []
-                for i, (appeal, token) in zip(fresh, done, strict=True):
-                    outcomes[i] = Registered(appeal, token)
-                    if (once := batch[i].once) is not None:
-                        keys.append({"key_hash": once.key_hash,
-                                     "request_hash": once.request_hash, "appeal_id": appeal.id})
-                if keys:  # a twin committed elsewhere meanwhile fails here, on the primary key
-                    await s.execute(insert(IntakeKey), keys)
+        self._stored_keys(s, batch, outcomes)
+        for i, w in enumerate(batch):
+            if w.once is not None and i not in outcomes:
+                first = first_with.setdefault(w.once.key_hash, i)
+                if first != i:
+                    twins[i] = first
+        fresh = [i for i in range(len(batch)) if i not in outcomes and i not in twins]
+        if fresh:
+            done = register_many(s, self.ctx, [(batch[i].new, _token(batch[i].once))
+                                               for i in fresh])
+            keys = []
+            for i, (appeal, token) in zip(fresh, done, strict=True):
+                outcomes[i] = Registered(appeal, token)
+                if (once := batch[i].once) is not None:
+                    keys.append({"key_hash": once.key_hash,
+                                 "request_hash": once.request_hash, "appeal_id": appeal.id})
+            if keys:  # a twin committed elsewhere meanwhile fails here, on the primary key
+                s.execute(insert(IntakeKey), keys)
         for i, first in twins.items():
             outcomes[i] = _twin(batch[i], batch[first], outcomes[first])
         return [outcomes[i] for i in range(len(batch))]
 
     @staticmethod
-    async def _stored_keys(s: AsyncSession, batch: list[_Waiting],
-                           outcomes: dict[int, Outcome]) -> None:
+    def _stored_keys(s: Session, batch: list[_Waiting], outcomes: dict[int, Outcome]) -> None:
         """Submissions whose key is already stored: answered with its appeal, or refused."""
         keyed = {i: w.once for i, w in enumerate(batch) if w.once is not None}
         if not keyed:
             return
-        stored = set(await s.scalars(select(IntakeKey.key_hash).where(
+        stored = set(s.scalars(select(IntakeKey.key_hash).where(
             IntakeKey.key_hash.in_({once.key_hash for once in keyed.values()}))))
         for i, once in keyed.items():
             if once.key_hash not in stored:
                 continue
             try:
-                found = await by_key(s, once)
+                found = key_lookup(s, once)
             except KeyReused as exc:
                 outcomes[i] = exc
                 continue

@@ -8,9 +8,9 @@ from sqlalchemy import (
     delete,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from council.appeals import texts
-from council.appeals.queries import by_id
 from council.appeals.tables import (
     Appeal,
     IntakeKey,
@@ -28,10 +28,15 @@ from council.store import affected
 async def by_key(session: AsyncSession, once: Idempotency) -> Appeal | None:
     """The appeal this key registered, or None; KeyReused if it was for another request.
     Run it in a read-only unit of work of its own (see next_number on SQLite snapshots)."""
-    row = await session.get(IntakeKey, once.key_hash)
+    return await session.run_sync(key_lookup, once)
+
+
+def key_lookup(session: Session, once: Idempotency) -> Appeal | None:
+    """`by_key`, synchronous: for the intake's batch (council/appeals/intake.py)."""
+    row = session.get(IntakeKey, once.key_hash)
     if row is None:
         return None
-    appeal = await by_id(session, row.appeal_id)
+    appeal = session.get(Appeal, row.appeal_id)
     if row.request_hash != once.request_hash or appeal is None \
             or appeal.token_hash != hash_token(once.token):
         raise KeyReused("KB_IDEMPOTENCY_KEY_REUSED", texts.KEY_REUSED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     Table,
@@ -16,6 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from council import outbox, rooms
 from council.appeals import texts
@@ -41,17 +42,16 @@ from council.appeals.values import (
 from council.law import deadlines
 from council.models import OutboxMessage, utcnow
 from council.outbox import mail as mailqueue
-from council.store import dialect
 
 APPEAL_KEY = "ua.kabinet.appeal"  # in the appeal room's opening message: {id, number}
 
 
-async def next_numbers(session: AsyncSession, year: int, count: int = 1) -> list[str]:
+def next_numbers(session: Session, year: int, count: int = 1) -> list[str]:
     """`count` consecutive numbers of the year. Must be the first write of the registering
     transaction: on SQLite a write taken first cannot meet a stale read snapshot; on PostgreSQL
     the upsert locks the year's row until the commit, so numbers are unique and gap-free."""
-    upsert = pg_insert if dialect(session) == "postgresql" else sqlite_insert
-    last = await session.scalar(
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    last = session.scalar(
         upsert(AppealCounter).values(year=year, last=count)
         .on_conflict_do_update(index_elements=["year"],
                                set_={"last": AppealCounter.last + count})
@@ -61,7 +61,7 @@ async def next_numbers(session: AsyncSession, year: int, count: int = 1) -> list
 
 
 async def next_number(session: AsyncSession, year: int) -> str:
-    return (await next_numbers(session, year))[0]
+    return (await session.run_sync(next_numbers, year))[0]
 
 
 async def register(session: AsyncSession, ctx: Context, new: NewAppeal,
@@ -74,20 +74,22 @@ async def register(session: AsyncSession, ctx: Context, new: NewAppeal,
         existing = await session.scalar(select(Appeal).where(Appeal.idem_key == new.idem_key))
         if existing is not None:
             return existing, None
-    [(appeal, token)] = await register_many(session, ctx, [(new, token)], today, now=now)
+    [(appeal, token)] = await session.run_sync(register_many, ctx, [(new, token)], today, now=now)
     return appeal, token
 
 
-async def register_many(session: AsyncSession, ctx: Context,
-                        batch: Sequence[tuple[NewAppeal, str | None]], today: date | None = None,
-                        *, now: datetime | None = None) -> list[tuple[Appeal, str]]:
+def register_many(session: Session, ctx: Context,
+                  batch: Sequence[tuple[NewAppeal, str | None]], today: date | None = None,
+                  *, now: datetime | None = None) -> list[tuple[Appeal, str]]:
     """`register` for several appeals in one transaction (group commit, council/appeals/
     intake.py), numbered in the batch's order, each with its token (given or new). One
     statement per table for the whole batch, not a dozen per appeal: the rows' keys are new,
-    so the outbox's existence check is not needed (a clash fails the insert)."""
+    so the outbox's existence check is not needed (a clash fails the insert). Synchronous:
+    an async caller runs it with `AsyncSession.run_sync`, the intake with `Store.run_sync` (on
+    SQLite the whole transaction then goes to the database's thread in one hop)."""
     registered_at = now or utcnow()
     today = today or deadlines.local_date(registered_at, ctx.tz)
-    numbers = await next_numbers(session, today.year, len(batch))
+    numbers = next_numbers(session, today.year, len(batch))
     tokens = [token or secrets.token_urlsafe(TOKEN_BYTES) for _, token in batch]
     rows = [{
         "number": number, "token_hash": hash_token(token), "idem_key": new.idem_key,
@@ -103,7 +105,7 @@ async def register_many(session: AsyncSession, ctx: Context,
         "messages_seq": 0} for (new, _), number, token in zip(batch, numbers, tokens, strict=True)]
     # RETURNING in one statement, matched by number (in parameter order it would be a
     # statement per row on SQLite).
-    by_number = {a.number: a for a in await session.scalars(insert(Appeal).returning(Appeal), rows)}
+    by_number = {a.number: a for a in session.scalars(insert(Appeal).returning(Appeal), rows)}
     stored = [by_number[number] for number in numbers]
     texts_, events, messages, mails = [], [], [], []
     for appeal, (new, _), token in zip(stored, batch, tokens, strict=True):
@@ -128,10 +130,28 @@ async def register_many(session: AsyncSession, ctx: Context,
     for model, values in ((AppealMessage, texts_), (AppealEvent, events),
                           (OutboxMessage, messages), (mailqueue.MailJob, mails)):
         if values:  # into the table: rows alike go in one executemany, Nones included
-            await session.execute(insert(cast(Table, model.__table__)), values)
+            session.execute(insert(cast(Table, model.__table__)), values)
     for appeal, (new, _) in zip(stored, batch, strict=True):  # after the card and the text
-        await _post_files(session, ctx, appeal, new.attachments, "citizen", "file")
+        _new_files(session, ctx, appeal, new.attachments)
     return list(zip(stored, tokens, strict=True))
+
+
+def _new_files(session: Session, ctx: Context, appeal: Appeal,
+               files: tuple[StoredFile, ...]) -> None:
+    """A new appeal's files, as `_post_files` posts them; its keys are new by construction."""
+    for f in files:
+        appeal.messages_seq += 1
+        session.add(AppealAttachment(appeal_id=appeal.id, origin="citizen", sha256=f.sha256,
+                                     name=f.name, mimetype=f.mimetype, size=f.size))
+        session.add(OutboxMessage(**outbox.message_values(
+            f"appeal:{appeal.id}:file:{appeal.messages_seq}", room_ref(appeal.id),
+            "m.room.message", _file_content(f), sender=ctx.ghost(appeal.id),
+            media=outbox.Media(f.sha256, f.name, f.mimetype))))
+
+
+def _file_content(f: StoredFile) -> dict[str, Any]:
+    msgtype = "m.image" if f.mimetype.startswith("image/") else "m.file"
+    return {"msgtype": msgtype, "body": f.name, "info": {"mimetype": f.mimetype, "size": f.size}}
 
 
 async def _post_files(session: AsyncSession, ctx: Context, appeal: Appeal,
@@ -140,11 +160,9 @@ async def _post_files(session: AsyncSession, ctx: Context, appeal: Appeal,
         appeal.messages_seq += 1
         session.add(AppealAttachment(appeal_id=appeal.id, origin=origin, sha256=f.sha256,
                                      name=f.name, mimetype=f.mimetype, size=f.size))
-        msgtype = "m.image" if f.mimetype.startswith("image/") else "m.file"
         await outbox.enqueue(
             session, f"appeal:{appeal.id}:{tag}:{appeal.messages_seq}", room_ref(appeal.id),
-            "m.room.message", {"msgtype": msgtype, "body": f.name,
-                               "info": {"mimetype": f.mimetype, "size": f.size}},
+            "m.room.message", _file_content(f),
             sender=ctx.ghost(appeal.id), media=outbox.Media(f.sha256, f.name, f.mimetype))
 
 
