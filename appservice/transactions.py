@@ -36,7 +36,6 @@ from aiohttp.http_exceptions import BadHttpMessage
 from mautrix.appservice.as_handler import AppServiceServerMixin
 from mautrix.types import JSON, Event, SerializerError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from council import inbox, outbox, roomstate
 from council.language import ngettext
@@ -197,11 +196,11 @@ class TransactionServer(AppServiceServerMixin):
         if not touched:  # messages only: no database write
             return
         try:
-            prune = time.monotonic() - self._pruned > PRUNE_SEEN_EVERY
-            # one unit of work, on SQLite in one hop beside the appeals' (Store.run_sync)
-            await self.store.run_sync(_take, events, prune)
-            if prune:
-                self._pruned = time.monotonic()
+            async with self.store.session() as session:
+                await roomstate.apply_events(session, events)
+                if time.monotonic() - self._pruned > PRUNE_SEEN_EVERY:
+                    await roomstate.prune_seen(session)
+                    self._pruned = time.monotonic()
             return
         except Exception as exc:
             if unavailable(exc):
@@ -303,9 +302,3 @@ class FailedEventRetries(Worker):
 
     async def round(self) -> bool:
         return await self.server.retry_failed()
-
-
-def _take(session: Session, events: list[Any], prune: bool) -> None:
-    roomstate.apply_events(session, events)
-    if prune:
-        roomstate.prune_seen(session)

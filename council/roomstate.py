@@ -28,10 +28,9 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from council.models import RoomStateEntry, RoomStateRoom, RoomStateSeen, utcnow
-from council.store import Store
+from council.store import Store, dialect
 
 # A room's state as GET /rooms/{id}/state gives it: dicts with type, state_key, content, event_id.
 State = list[dict[str, Any]]
@@ -41,8 +40,8 @@ CHUNK = 500  # rows per statement: well inside SQLite's bound-parameter limit
 KEEP_SEEN = timedelta(days=7)  # as council/inbox.py keeps handled event ids
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+def _insert(session: AsyncSession) -> Any:
+    return pg_insert if dialect(session) == "postgresql" else sqlite_insert
 
 
 def _chunks(rows: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -70,27 +69,27 @@ def _by_key(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [last[k] for k in sorted(last)]
 
 
-def _upsert(session: Session, rows: list[dict[str, Any]],
-            unless_since: datetime | None = None) -> None:
+async def _upsert(session: AsyncSession, rows: list[dict[str, Any]],
+                  unless_since: datetime | None = None) -> None:
     """Insert or overwrite rows; with `unless_since`, a row written at or after it is kept."""
     insert = _insert(session)
     for chunk in _chunks(rows):
         stmt = insert(RoomStateEntry).values(list(chunk))
         where = None if unless_since is None else RoomStateEntry.seen_at < unless_since
-        session.execute(stmt.on_conflict_do_update(
+        await session.execute(stmt.on_conflict_do_update(
             index_elements=["room_id", "event_type", "state_key"],
             set_={"content": stmt.excluded.content, "event_id": stmt.excluded.event_id,
                   "seen_at": stmt.excluded.seen_at}, where=where))
 
 
-def _mark(session: Session, room_ids: Iterable[str], complete: bool, source: str | None,
-          now: datetime) -> None:
+async def _mark(session: AsyncSession, room_ids: Iterable[str], complete: bool, source: str | None,
+                now: datetime) -> None:
     rows = [{"room_id": r, "complete": complete, "source": source, "updated_at": now}
             for r in sorted(set(room_ids))]
     insert = _insert(session)
     for chunk in _chunks(rows):
         stmt = insert(RoomStateRoom).values(list(chunk))
-        session.execute(stmt.on_conflict_do_update(
+        await session.execute(stmt.on_conflict_do_update(
             index_elements=["room_id"],
             set_={"complete": stmt.excluded.complete, "source": stmt.excluded.source,
                   "updated_at": stmt.excluded.updated_at}))
@@ -99,7 +98,8 @@ def _mark(session: Session, room_ids: Iterable[str], complete: bool, source: str
 # -- the transaction stream -----------------------------------------------------------------------
 
 
-def apply_events(session: Session, events: Sequence[Any], now: datetime | None = None) -> int:
+async def apply_events(session: AsyncSession, events: Sequence[Any],
+                       now: datetime | None = None) -> int:
     """A transaction's events, in stream order: its state events are cached (those seen before
     are skipped), a room whose `m.room.create` comes is complete, and a room where a cached
     event is redacted is not any more (its content changed without a state event). Returns how
@@ -112,7 +112,7 @@ def apply_events(session: Session, events: Sequence[Any], now: datetime | None =
         new: set[str] = set()
         insert = _insert(session)
         for chunk in _chunks(ids):
-            claimed = session.scalars(
+            claimed = await session.scalars(
                 insert(RoomStateSeen).values([{"event_id": i, "seen_at": now} for i in chunk])
                 .on_conflict_do_nothing(index_elements=["event_id"])
                 .returning(RoomStateSeen.event_id))
@@ -120,27 +120,27 @@ def apply_events(session: Session, events: Sequence[Any], now: datetime | None =
         fresh = [e for e in state if e["event_id"] in new]
         new.clear()
         if fresh:
-            _upsert(session, _by_key(_row(e["room_id"], e, now) for e in fresh))
+            await _upsert(session, _by_key(_row(e["room_id"], e, now) for e in fresh))
             created = [e["room_id"] for e in fresh if e["type"] == "m.room.create"]
             if created:
-                _mark(session, created, True, "create", now)
+                await _mark(session, created, True, "create", now)
     for e in events:
         if isinstance(e, dict) and e.get("type") == "m.room.redaction" \
                 and isinstance(e.get("room_id"), str):
             redacts = e.get("redacts") or (e.get("content") or {}).get("redacts")
             if isinstance(redacts, str):
-                _forget_redacted(session, e["room_id"], redacts)
+                await _forget_redacted(session, e["room_id"], redacts)
     return len(fresh)
 
 
-def _forget_redacted(session: Session, room_id: str, event_id: str) -> None:
+async def _forget_redacted(session: AsyncSession, room_id: str, event_id: str) -> None:
     cached = exists().where(RoomStateEntry.room_id == room_id, RoomStateEntry.event_id == event_id)
-    session.execute(update(RoomStateRoom).where(RoomStateRoom.room_id == room_id, cached)
+    await session.execute(update(RoomStateRoom).where(RoomStateRoom.room_id == room_id, cached)
                           .values(complete=False, updated_at=utcnow()))
 
 
-def prune_seen(session: Session, older_than: timedelta = KEEP_SEEN) -> None:
-    session.execute(delete(RoomStateSeen).where(RoomStateSeen.seen_at < utcnow() - older_than))
+async def prune_seen(session: AsyncSession, older_than: timedelta = KEEP_SEEN) -> None:
+    await session.execute(delete(RoomStateSeen).where(RoomStateSeen.seen_at < utcnow() - older_than))
 
 
 # -- full reads and write-through -----------------------------------------------------------------
@@ -154,11 +154,11 @@ async def replace(session: AsyncSession, room_id: str, state: State, began: date
                                                        RoomStateEntry.seen_at < began))
     now = utcnow()
     rows = _by_key(_row(room_id, e, now) for e in state if isinstance(e.get("state_key"), str))
-    insert = _insert(session.sync_session)
+    insert = _insert(session)
     for chunk in _chunks(rows):
         await session.execute(insert(RoomStateEntry).values(list(chunk)).on_conflict_do_nothing(
             index_elements=["room_id", "event_type", "state_key"]))
-    await session.run_sync(_mark, [room_id], True, source, now)
+    await _mark(session, [room_id], True, source, now)
 
 
 async def write_through(session: AsyncSession, room_id: str, events: State,
@@ -166,13 +166,13 @@ async def write_through(session: AsyncSession, room_id: str, events: State,
     """What Kabinet has just sent to the room (sent from `began` on); the echo writes it again.
     A row the transactions wrote since `began` is newer knowledge and stays."""
     now = utcnow()
-    await session.run_sync(_upsert, _by_key(_row(room_id, e, now) for e in events), began)
+    await _upsert(session, _by_key(_row(room_id, e, now) for e in events), unless_since=began)
 
 
 async def mark_incomplete(session: AsyncSession, room_ids: Iterable[str]) -> None:
     """The next apply reads these rooms in full (e.g. a write that the cached state said was
     needed failed: the cache may be behind)."""
-    await session.run_sync(_mark, room_ids, False, None, utcnow())
+    await _mark(session, room_ids, False, None, utcnow())
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -163,7 +163,7 @@ async def test_a_transaction_the_cache_cannot_take_leaves_its_rooms_to_be_read(
     kabinet = council.kabinet
     lounge = (await registry.room_map(kabinet.store))[registry.lounge()]
 
-    def broken(*_args: Any, **_kw: Any) -> int:
+    async def broken(*_args: Any, **_kw: Any) -> int:
         raise RuntimeError("the cache cannot take this")
 
     event = {"event_id": f"$test-{uuid.uuid4().hex}", "room_id": lounge, "type": "ua.test.state",

@@ -22,8 +22,8 @@ def by_key(state: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[dict[str,
 
 
 async def feed(store: Store, events: list[Any]) -> int:
-    """As the transaction server writes them (appservice/transactions.py): Store.run_sync."""
-    return await store.run_sync(roomstate.apply_events, events)
+    async with store.session() as s:
+        return await roomstate.apply_events(s, events)
 
 
 async def test_the_stream_upserts_by_key_and_a_create_makes_the_room_complete(store: Store):
@@ -117,6 +117,6 @@ async def test_a_redacted_cached_event_makes_its_room_incomplete(store: Store):
 
 async def test_seen_ids_are_pruned_after_a_week(store: Store):
     await feed(store, [ev("!p:x", "m.room.topic", "", {}, "$p")])
-    await store.run_sync(roomstate.prune_seen, timedelta(0))
     async with store.session() as s:
+        await roomstate.prune_seen(s, timedelta(0))
         assert (await s.scalars(select(RoomStateSeen.event_id))).all() == []
