@@ -47,7 +47,7 @@ class Abandoned(Exception):
     """run_sync's caller was cancelled: its unit of work is rolled back, not committed."""
 
 
-def dialect(session: AsyncSession) -> str:
+def dialect(session: AsyncSession | Session) -> str:
     """"postgresql" or "sqlite": the few statements that differ (row locks, upserts) ask this."""
     return session.get_bind().dialect.name
 

@@ -42,6 +42,7 @@ from council.appeals.values import (
 from council.law import deadlines
 from council.models import OutboxMessage, utcnow
 from council.outbox import mail as mailqueue
+from council.store import dialect
 
 APPEAL_KEY = "ua.kabinet.appeal"  # in the appeal room's opening message: {id, number}
 
@@ -50,7 +51,7 @@ def next_numbers(session: Session, year: int, count: int = 1) -> list[str]:
     """`count` consecutive numbers of the year. Must be the first write of the registering
     transaction: on SQLite a write taken first cannot meet a stale read snapshot; on PostgreSQL
     the upsert locks the year's row until the commit, so numbers are unique and gap-free."""
-    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    upsert = pg_insert if dialect(session) == "postgresql" else sqlite_insert
     last = session.scalar(
         upsert(AppealCounter).values(year=year, last=count)
         .on_conflict_do_update(index_elements=["year"],
