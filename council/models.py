@@ -142,3 +142,15 @@ class RoomStateSeen(Base):
 
     event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class PairingMark(Base):
+    """One row: the mark this store shares with its homeserver (the bot's account data). Both
+    change together when a backup is taken, so a store and a homeserver restored from different
+    moments disagree, and the room-state cache is read again (appservice/roster/pairing.py)."""
+
+    __tablename__ = "pairing_mark"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    mark: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

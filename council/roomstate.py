@@ -14,8 +14,10 @@ A room is *complete* when the cache holds all of its state: its `m.room.create` 
 transactions (every later event does too: the appservice is in every managed room and the
 homeserver retries a transaction until it is answered), Kabinet created it and wrote its initial
 state through, or a full read filled it. Only complete rooms are served (`load`). The cache is
-as fresh as the transactions received: after restoring one of the two databases without the
-other, `kabinet roster apply --full` reads every room again.
+as fresh as the transactions received. After restoring one of the two databases without the
+other the cache is from another moment than the homeserver: the pairing mark (below, and
+appservice/roster/pairing.py) tells, and the next apply reads every room again, as `kabinet
+roster apply --full` does.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from council.models import RoomStateEntry, RoomStateRoom, RoomStateSeen, utcnow
+from council.models import PairingMark, RoomStateEntry, RoomStateRoom, RoomStateSeen, utcnow
 from council.store import Store, dialect
 
 # A room's state as GET /rooms/{id}/state gives it: dicts with type, state_key, content, event_id.
@@ -193,3 +195,17 @@ async def load(store: Store, room_ids: Iterable[str]) -> dict[str, State]:
                 out.setdefault(room_id, []).append({"type": etype, "state_key": skey,
                                                     "content": content, "event_id": event_id})
     return out
+
+
+# -- the pairing mark ---------------------------------------------------------------------------
+
+
+async def pairing_mark(session: AsyncSession) -> str | None:
+    """The mark this store shares with its homeserver; None before the first apply."""
+    return await session.scalar(select(PairingMark.mark).where(PairingMark.id == 1))
+
+
+async def set_pairing_mark(session: AsyncSession, mark: str) -> None:
+    stmt = _insert(session)(PairingMark).values(id=1, mark=mark, set_at=utcnow())
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["id"], set_={"mark": stmt.excluded.mark, "set_at": stmt.excluded.set_at}))

@@ -27,6 +27,10 @@ The order, and why it is consistent without stopping anything:
    meanwhile is copied or not, and nothing in the snapshots names it.
 3. The manifest, last: a folder without one is an unfinished backup; `kabinet restore`
    refuses it (kabinet/restore.py).
+
+Right after the snapshots, the running installation's store and homeserver get a new pairing
+mark (appservice/roster/pairing.py): the backup holds the old one in both databases, so a
+restore of one of them alone is noticed at the next apply, which then reads every room again.
 """
 
 from __future__ import annotations
@@ -51,8 +55,10 @@ from typing import Any
 import yaml
 from sqlalchemy.engine import make_url
 
+from appservice.roster import pairing
 from council.files.blobs import TEMP_PREFIX
 from kabinet.backup_postgres import BackupError, dump, homeserver_database_url, pinned_snapshot
+from kabinet.bot_client import NoRegistration, bot_client
 from kabinet.core import Core
 from kabinet.features import CommonOptions, Subparsers
 from kabinet.lock import DataDirInUse, holder
@@ -300,6 +306,7 @@ async def take(core: Core, target: Path) -> dict[str, Any]:
     await asyncio.to_thread(_new_folder, target, s.data_dir)
     try:
         entries = await _databases(core, target, homeserver_url)
+        unpaired = await _new_pairing(core, running.homeserver_url if running else None)
         entries += await asyncio.to_thread(copy_files, s.data_dir, target)
         await asyncio.to_thread(os.sync)  # every copy on disk before the manifest says so
         files = [e.as_json() for e in entries]
@@ -310,13 +317,31 @@ async def take(core: Core, target: Path) -> dict[str, Any]:
             "homeserver": "embedded" if s.homeserver.embedded else "external",
             "database": "sqlite" if core.store.is_sqlite else "postgresql",
             "took_seconds": round(time.monotonic() - began, 2),
-            "parts": parts_of(files), "files": files,
+            "parts": parts_of(files), "files": files, "unpaired": unpaired,
         }
         await asyncio.to_thread(_write_manifest, target, manifest)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # it was empty: no half backup is left
         raise
     return manifest
+
+
+async def _new_pairing(core: Core, homeserver_url: str | None) -> str | None:
+    """A new pairing mark for the running installation; why it could not be given to both
+    sides, or None. Not a reason to fail the backup: marks left apart cost one full read of
+    every room at the next apply, never a stale cache."""
+    try:
+        hs = bot_client(core, homeserver_url)
+    except NoRegistration as exc:
+        return str(exc)
+    try:
+        await hs.open()
+        await pairing.pair(hs, core.store)
+    except Exception as exc:  # the homeserver down, an older store: the next apply reads all
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await hs.close()
+    return None
 
 
 def human(size: int) -> str:
@@ -337,6 +362,9 @@ def describe(manifest: dict[str, Any], target: Path) -> str:
     lines += [f"  {name:<20} {p['files']:>6} file{'' if p['files'] == 1 else 's'} "
               f"{human(p['bytes']):>11}"
               for name, p in parts.items()]
+    if manifest.get("unpaired"):
+        lines.append(f"  the homeserver was not told of this backup ({manifest['unpaired']}): "
+                     "the next roster apply reads every room once")
     if manifest["homeserver"] == "external":
         lines.append("  the homeserver is external: back up its database and media with its "
                      "own tools")

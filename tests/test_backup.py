@@ -10,9 +10,11 @@ again when they are gone."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import stat
 import sys
 import time
@@ -28,6 +30,7 @@ import yaml
 from nio import JoinedRoomsResponse
 from sqlalchemy import select
 
+from appservice.roster import pairing
 from council import appeals
 from council import rooms as registry
 from council.roster import load_roster
@@ -145,6 +148,10 @@ async def test_a_running_installation_is_backed_up_and_restored_into_a_new_data_
         assert {f["path"] for f in manifest["files"]} == \
             {p.relative_to(backup).as_posix() for p in files_under(backup)} - {"manifest.json"}
         assert_private(backup)
+        # The running pair got a new mark right after the snapshots; the backup holds the old.
+        mark = await pairing.store_mark(k.store)
+        assert mark is not None and mark == await pairing.homeserver_mark(k.hs)
+        assert mark != backed_up_mark(backup / "kabinet.db") and manifest["unpaired"] is None
 
         async with aiohttp.ClientSession() as http:  # after the backup: not in it
             later = await post(http, f"{original.web_url}/api/v1/appeals", json=appeal_fields(
@@ -187,6 +194,7 @@ async def test_a_running_installation_is_backed_up_and_restored_into_a_new_data_
     try:
         k = restored.kabinet
         assert restored.report.changes == []  # every account, room and membership was there
+        assert restored.report.state_reads == 0  # both databases from one moment: cache trusted
         assert await registry.room_map(k.store) == rooms
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{restored.web_url}/api/v1/appeals/{appeal['token']}") as r:
@@ -212,6 +220,28 @@ async def test_a_running_installation_is_backed_up_and_restored_into_a_new_data_
     finally:
         await people.close()
         await restored.stop()
+
+    # Only Kabinet's database restored, onto the homeserver that went on after the backup: the
+    # marks differ, so the start reads every room again instead of trusting the cache.
+    for name in ("kabinet.db", "kabinet.db-wal", "kabinet.db-shm"):
+        (var / name).unlink(missing_ok=True)
+    shutil.copyfile(backup / "kabinet.db", var / "kabinet.db")
+    one_restored = await start_installation(var, SMALL_ROSTER, staff_api_token=TOKEN)
+    try:
+        k = one_restored.kabinet
+        first = one_restored.report
+        assert first.state_reads > 0 and first.problems == [] and first.changes == []
+        assert await pairing.store_mark(k.store) == await pairing.homeserver_mark(k.hs)
+        assert (await k.apply_roster()).state_reads == 0  # paired again
+        assert first.state_reads == (await k.apply_roster(full=True)).state_reads  # every room
+    finally:
+        await one_restored.stop()
+
+
+def backed_up_mark(db: Path) -> str:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        [(mark,)] = conn.execute("SELECT mark FROM pairing_mark").fetchall()
+    return str(mark)
 
 
 async def test_kabinet_on_postgresql_round_trips_through_pg_dump_and_pg_restore(tmp_path: Path):

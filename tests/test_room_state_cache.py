@@ -14,6 +14,7 @@ import pytest
 from nio import AsyncClient, LoginResponse, RoomLeaveResponse, RoomPutStateResponse
 from sqlalchemy import delete
 
+from appservice.roster import pairing
 from council import rooms as registry
 from council import roomstate
 from council.models import RoomStateEntry, RoomStateRoom, utcnow
@@ -198,3 +199,31 @@ def test_roster_apply_has_a_full_flag():
 
 async def _is(value: Any, expected: Any) -> bool:
     return await value == expected
+
+
+async def test_a_store_and_homeserver_from_different_moments_are_read_again_then_paired(
+        council, reads):
+    """One of the two databases restored without the other holds another pairing mark: the next
+    apply reads every room (the cache may describe another moment), pairs them again with a
+    new mark, and the apply after it trusts the cache."""
+    kabinet = council.kabinet
+    rooms = await registry.room_map(kabinet.store)
+    mark = await pairing.store_mark(kabinet.store)
+    assert mark is not None and mark == await pairing.homeserver_mark(kabinet.hs)
+    assert (await kabinet.apply_roster()).state_reads == 0 and reads == []
+
+    async with kabinet.store.session() as s:  # what a store from an older backup holds
+        await roomstate.set_pairing_mark(s, "from-an-older-backup")
+    report = await kabinet.apply_roster()
+    assert sorted(reads) == sorted(rooms.values()) and report.state_reads == len(rooms)
+    assert report.changes == [] and report.writes == 0
+    paired = await pairing.store_mark(kabinet.store)
+    assert paired not in (mark, "from-an-older-backup")
+    assert paired == await pairing.homeserver_mark(kabinet.hs)
+
+    reads.clear()
+    await kabinet.hs.bot.set_account_data(pairing.ACCOUNT_DATA, {"mark": "an-older-homeserver"})
+    assert (await kabinet.apply_roster()).state_reads == len(rooms)  # the other way round
+    reads.clear()
+    again = await kabinet.apply_roster()
+    assert reads == [] and again.state_reads == 0 and again.writes == 0

@@ -8,9 +8,11 @@ again, so a room is never created twice.
 A room's state comes from the room-state cache (council/roomstate.py, fed by the appservice's
 transactions) when the cache holds all of it; otherwise it is read once (GET /state) and fills
 the cache. What the reconciler sends is written through to the cache, so a re-apply right after
-does not send it again. `apply(full=True)` reads every room (after restoring only one of the
-two databases). A write that fails on cached state is taken as a sign that the cache is behind:
-the room is read in full and brought in line again.
+does not send it again. `apply(full=True)` reads every room, and so does an apply that finds
+the store and the homeserver from different moments (appservice/roster/pairing.py: one of the two
+databases restored without the other); either pairs them again once done. A write that fails
+on cached state is taken as a sign that the cache is behind: the room is read in full and
+brought in line again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from appservice.rooms import (
     reconcile_members,
     record,
 )
+from appservice.roster import pairing
 from appservice.roster.desired import desired_rooms
 from council import rooms as registry
 from council import roomstate
@@ -178,7 +181,8 @@ class Reconciler:
         """Bring the homeserver in line with the roster; `full` reads every room's state from
         the homeserver instead of the cache (and refills the cache)."""
         report = Report()
-        writes_before = self.hs.writes
+        full = full or await pairing.apart(self.hs, self.store)
+        writes_before = self.hs.writes  # the roster's writes, not the pairing's bookkeeping
         specs = desired_rooms(roster, self.hs.server_name)
         room_ids = await registry.room_map(self.store)
         desired_keys = {s.key for s in specs}
@@ -216,6 +220,8 @@ class Reconciler:
             await self.hs.gather(partial(room, s) for s in ready)
         await self.hs.gather(partial(retire, k) for k in orphans)
         report.writes = self.hs.writes - writes_before
+        if full:  # every room read: the cache is the homeserver's now, whatever the marks said
+            await pairing.pair(self.hs, self.store)
         return report
 
     async def _accounts(self, roster: Roster, report: Report,

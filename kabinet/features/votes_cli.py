@@ -22,9 +22,9 @@ from council import rooms as registry
 from council import votes as domain
 from council.sittings import AgendaItem
 from council.votes import audit
+from kabinet.bot_client import NoRegistration, bot_client
 from kabinet.core import Core
 from kabinet.features import CliError, CommonOptions, Subparsers, guarded
-from kabinet.secrets import Registration
 
 Context = Callable[[Core], domain.Context]
 STAFF = domain.Actor.staff_tool("cli")
@@ -132,13 +132,10 @@ def tally_line(totals: dict[str, int]) -> str:
 
 
 def _homeserver(core: Core) -> Homeserver:
-    s = core.settings
-    path = s.homeserver.registration or s.data_dir / "appservice-registration.yaml"
-    if not path.exists():
-        raise CliError(f"{path}: no appservice registration (has `kabinet up` run here?)")
-    reg = Registration.load(path)
-    return Homeserver(s.homeserver.client_url, reg.as_token, reg.sender_localpart,
-                      s.homeserver.server_name)
+    try:
+        return bot_client(core)
+    except NoRegistration as exc:
+        raise CliError(str(exc)) from None
 
 
 async def cmd_audit(context: Context, core: Core, args: argparse.Namespace) -> int:
